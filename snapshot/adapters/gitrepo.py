@@ -1,0 +1,241 @@
+"""The only module that talks to git (through gitpython).
+
+It speaks snap's terms: commits that touched a path, blob ids at a revision, blob bytes,
+tags, a revision's tree as files. Nothing here returns a gitpython object, and every
+git failure leaves as a ``GitError`` that says what to do.
+
+Reads never touch the working tree: contents come from git's object store through
+gitpython's persistent ``git cat-file --batch`` processes, so listing a long history
+costs one ``git log`` plus one pipe round-trip per blob, not a process per commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from snapshot.errors import GitError
+
+_FIELD = "\x1f"
+_RECORD = "\x1e"
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit, as snap shows it."""
+
+    sha: str
+    date: str  # committer date, strict ISO 8601
+    subject: str
+
+    @property
+    def short(self) -> str:
+        return self.sha[:12]
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    """A file in a revision's tree: its path, mode and bytes."""
+
+    path: str
+    mode: int
+    data: bytes
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.mode & 0o111)
+
+
+class GitRepository:
+    """A git repository opened read-mostly by path."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._repo = git.Repo(self.path, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError) as e:
+            raise GitError(
+                f"not a git repository: {self.path}",
+                "Run snap inside a git repository or pass --repo PATH",
+            ) from e
+        if self._repo.bare:
+            self.root = Path(self._repo.git_dir)
+        else:
+            self.root = Path(self._repo.working_tree_dir or self.path)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> GitRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- revisions -------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> CommitInfo:
+        """The commit REV names: anything ``git rev-parse`` accepts."""
+        if not rev or rev.startswith("-"):
+            raise GitError(f"unknown revision '{rev}'", "Pass a sha, tag, branch or HEAD~N")
+        try:
+            out = self._repo.git.log(
+                "-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", f"{rev}^{{commit}}", "--"
+            )
+        except GitCommandError as e:
+            if not self._has_commits():
+                raise GitError(
+                    f"the repository {self.root} has no commits yet",
+                    "Commit a Pipfile and Pipfile.lock first",
+                ) from e
+            raise GitError(
+                f"unknown revision '{rev}'",
+                "Check the name with `git log --oneline` or `git tag`",
+            ) from e
+        sha, date, subject = out.split(_FIELD, 2)
+        return CommitInfo(sha=sha, date=date, subject=subject)
+
+    def _has_commits(self) -> bool:
+        try:
+            self._repo.git.rev_parse("--verify", "HEAD")
+        except GitCommandError:
+            return False
+        return True
+
+    def commits_touching(self, *paths: str) -> list[CommitInfo]:
+        """Commits that changed any of PATHS, newest first: exactly ``git log -- PATHS``."""
+        if not self._has_commits():
+            return []
+        try:
+            out = self._repo.git.log(f"--format=%H{_FIELD}%cI{_FIELD}%s{_RECORD}", "--", *paths)
+        except GitCommandError as e:
+            raise GitError(f"git log failed: {e.stderr.strip()}", "Check the repository") from e
+        commits = []
+        for record in out.split(_RECORD):
+            record = record.strip("\n")
+            if not record:
+                continue
+            sha, date, subject = record.split(_FIELD, 2)
+            commits.append(CommitInfo(sha=sha, date=date, subject=subject))
+        return commits
+
+    def last_commit_touching(self, rev: str, path: str) -> str | None:
+        """The newest commit at or before REV that changed PATH, or None."""
+        out = self._repo.git.log("-1", "--format=%H", rev, "--", path)
+        return out.strip() or None
+
+    def tags_by_commit(self) -> dict[str, list[str]]:
+        """Tag names pointing at each commit (annotated tags are peeled)."""
+        out = self._repo.git.for_each_ref(
+            "refs/tags", f"--format=%(objectname){_FIELD}%(*objectname){_FIELD}%(refname:short)"
+        )
+        tags: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            obj, peeled, name = line.split(_FIELD, 2)
+            tags.setdefault(peeled or obj, []).append(name)
+        for names in tags.values():
+            names.sort()
+        return tags
+
+    def remote_url(self) -> str | None:
+        """The URL of ``origin`` (or the first remote), when there is one."""
+        remotes = self._repo.remotes
+        if not remotes:
+            return None
+        remote = next((r for r in remotes if r.name == "origin"), remotes[0])
+        try:
+            return next(iter(remote.urls))
+        except (StopIteration, GitCommandError):
+            return None
+
+    # -- objects ---------------------------------------------------------------------
+
+    def blob_id(self, sha: str, path: str) -> str | None:
+        """The blob id of PATH at commit SHA, or None when no such file is there."""
+        try:
+            hexsha, kind, _size = self._repo.git.get_object_header(f"{sha}:{path}")
+        except ValueError:
+            return None
+        hexsha = hexsha.decode() if isinstance(hexsha, bytes) else hexsha
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        return hexsha if kind == "blob" else None
+
+    def read_blob(self, blob_id: str) -> bytes:
+        _sha, _kind, _size, data = self._repo.git.get_object_data(blob_id)
+        return data
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        """Bytes of PATH at commit SHA from the object store, or None when absent."""
+        blob = self.blob_id(sha, path)
+        return None if blob is None else self.read_blob(blob)
+
+    def tree_files(self, sha: str, subdir: str = "") -> Iterator[TreeFile]:
+        """Every regular file (and symlink) under SUBDIR at commit SHA, paths relative to it."""
+        tree = self._repo.commit(sha).tree
+        if subdir and subdir != ".":
+            try:
+                tree = tree / subdir
+            except KeyError as e:
+                raise GitError(f"no directory {subdir} at {sha[:12]}", "") from e
+        for item in tree.traverse():
+            if item.type != "blob":  # type: ignore[union-attr]
+                continue
+            rel = PurePosixPath(item.path).relative_to(tree.path) if tree.path else item.path  # type: ignore[union-attr]
+            yield TreeFile(
+                path=str(rel),
+                mode=item.mode,  # type: ignore[union-attr]
+                data=item.data_stream.read(),  # type: ignore[union-attr]
+            )
+
+
+# -- writing: used by the demo and by tests to make real repositories ----------------
+
+
+def init_repository(path: str | os.PathLike[str]) -> GitRepository:
+    """Create (or reuse) a git repository at PATH with a local identity for commits."""
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo.init(p, initial_branch="main") if not (p / ".git").exists() else git.Repo(p)
+    with repo.config_writer() as cfg:
+        if not cfg.has_option("user", "name"):
+            cfg.set_value("user", "name", "snap demo")
+            cfg.set_value("user", "email", "demo@snap.invalid")
+    repo.close()
+    return GitRepository(p)
+
+
+def commit_files(
+    repo: GitRepository,
+    files: Mapping[str, bytes | str | None],
+    message: str,
+    *,
+    tag: str | None = None,
+    date: str | None = None,
+) -> str:
+    """Write FILES (None deletes) into the work tree, commit them, optionally tag. Returns sha."""
+    root = repo.root
+    for rel, content in files.items():
+        target = root / rel
+        if content is None:
+            if target.exists():
+                repo._repo.git.rm("-q", "--", rel)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+        repo._repo.git.add("--", rel)
+    env = {}
+    if date:
+        env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    try:
+        repo._repo.git.commit("-q", "--allow-empty", "-m", message, env=env)
+    except GitCommandError as e:
+        raise GitError(f"git commit failed: {e.stderr.strip()}", "") from e
+    sha = repo._repo.head.commit.hexsha
+    if tag:
+        repo._repo.git.tag("-f", tag, sha)
+    return sha

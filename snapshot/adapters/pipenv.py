@@ -1,0 +1,59 @@
+"""The only module that calls pipenv: its own Pipfile-hash code, not a re-implementation.
+
+pipenv changed how it hashes a Pipfile across releases (e.g. PEP 503 name normalisation
+in newer ones), and ``pipenv install --deploy`` compares the lock's ``_meta.hash`` with
+whatever the INSTALLED pipenv computes. So snap asks the installed pipenv.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from snapshot.errors import LockError, PipenvError
+
+
+@contextmanager
+def _pipfile_env(path: Path) -> Iterator[None]:
+    old = os.environ.get("PIPENV_PIPFILE")
+    os.environ["PIPENV_PIPFILE"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PIPENV_PIPFILE", None)
+        else:
+            os.environ["PIPENV_PIPFILE"] = old
+
+
+def pipfile_hash(pipfile: bytes, where: str = "Pipfile") -> str:
+    """What the installed pipenv computes as the hash of a Pipfile with these bytes."""
+    try:
+        from pipenv.project import Project
+    except ImportError as e:  # pragma: no cover - pipenv is a dependency
+        raise PipenvError("pipenv is not importable", "Install snap with its dependencies") from e
+    with tempfile.TemporaryDirectory(prefix="snap-pipfile-") as tmp:
+        path = Path(tmp) / "Pipfile"
+        path.write_bytes(pipfile)
+        with _pipfile_env(path):
+            try:
+                project = Project(chdir=False)
+                if hasattr(project, "pipfile") and hasattr(project.pipfile, "calculate_hash"):
+                    return str(project.pipfile.calculate_hash())
+                return str(project.calculate_pipfile_hash())  # pipenv before 2026
+            except Exception as e:  # pipenv raises TOML errors of its vendored parsers
+                raise LockError(
+                    f"{where} cannot be read by pipenv ({type(e).__name__}: {e})".replace(
+                        "\n", " "
+                    ),
+                    "Fix the Pipfile's TOML",
+                ) from e
+
+
+def pipenv_version() -> str:
+    from pipenv.__version__ import __version__
+
+    return str(__version__)

@@ -1,0 +1,130 @@
+"""Settings: one frozen object, built once in the CLI and passed down.
+
+Precedence, highest first: command-line flags > ``SNAP_*`` environment variables >
+``[tool.snap]`` in the repository's pyproject.toml (read from the working tree) >
+defaults. Unknown ``[tool.snap]`` keys are rejected with the closest valid name, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import platformdirs
+
+from snapshot.errors import ConfigError
+
+APP_NAME = "snap"
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"[tool.snap] {key} must be a non-empty string, got {value!r}", "Fix it")
+    return value.strip()
+
+
+def _lockfile(key: str, value: Any) -> str:
+    text = _str(key, value)
+    p = PurePosixPath(text)
+    if p.is_absolute() or ".." in p.parts or p.name != "Pipfile.lock":
+        raise ConfigError(
+            f"{key} must be a relative path to a file named Pipfile.lock inside the "
+            f"repository, got {text!r}",
+            'Use e.g. lockfile = "services/api/Pipfile.lock"',
+        )
+    return str(p)
+
+
+# key -> validator. Every key here is used somewhere; none is accepted for show.
+_VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "lockfile": _lockfile,
+}
+
+_ENV = {
+    "lockfile": "SNAP_LOCKFILE",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: Path
+    lockfile: str = "Pipfile.lock"
+    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+    config_file: Path | None = None
+
+    @property
+    def lock_dir(self) -> str:
+        """Directory of the lock inside the repo ('' for the root)."""
+        parent = str(PurePosixPath(self.lockfile).parent)
+        return "" if parent == "." else parent
+
+    @property
+    def pipfile(self) -> str:
+        return str(PurePosixPath(self.lock_dir) / "Pipfile") if self.lock_dir else "Pipfile"
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest directory at or above START holding .git (START itself if none)."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def read_tool_config(root: Path) -> tuple[dict[str, Any], Path | None]:
+    """The validated ``[tool.snap]`` table of ROOT/pyproject.toml ({} when absent)."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}, None
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not valid TOML ({e})", "Fix the file") from e
+    table = doc.get("tool", {}).get("snap", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.snap] in {path} must be a table", "Fix the file")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _VALIDATORS:
+            close = difflib.get_close_matches(key, list(_VALIDATORS), n=1)
+            hint = (
+                f"Did you mean '{close[0]}'?"
+                if close
+                else ("Valid keys: " + ", ".join(sorted(_VALIDATORS)))
+            )
+            raise ConfigError(f"unknown key '{key}' in [tool.snap] of {path}", hint)
+        values[key] = _VALIDATORS[key](key, value)
+    return values, path
+
+
+def load_settings(
+    repo: str | os.PathLike[str] | None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from flags (OVERRIDES, None = not given), environment and pyproject."""
+    env = os.environ if environ is None else environ
+    repo_path = Path(repo or env.get("SNAP_REPO") or ".")
+    root = find_project_root(repo_path) if repo_path.exists() else repo_path
+    values, config_file = read_tool_config(root)
+    for key, var in _ENV.items():
+        if env.get(var):
+            values[key] = _VALIDATORS[key](var, env[var])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
+    settings = Settings(repo=repo_path, config_file=config_file)
+    if env.get("SNAP_CACHE_DIR"):
+        settings = replace(settings, cache_dir=Path(env["SNAP_CACHE_DIR"]))
+    if env.get("SNAP_STATE_DIR"):
+        settings = replace(settings, state_dir=Path(env["SNAP_STATE_DIR"]))
+    known = {f.name for f in fields(Settings)}
+    return replace(settings, **{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,56 @@
+"""The one error model of snap.
+
+Every failure a user can cause or fix is a ``SnapError``. The CLI entry point is the
+only place that catches it; it prints ``Error: <message>`` on stderr and exits with
+``exit_code``. Messages say what failed and what to do next, in one line.
+"""
+
+from __future__ import annotations
+
+
+class SnapError(Exception):
+    """Base of every error snap reports to the user."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, todo: str = "") -> None:
+        self.what = what.rstrip(".")
+        self.todo = todo.rstrip(".")
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if self.todo:
+            end = "" if self.todo.endswith("?") else "."
+            return f"{self.what}. {self.todo}{end}"
+        return f"{self.what}."
+
+
+class ConfigError(SnapError):
+    """Invalid configuration or usage: exit code 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+class GitError(SnapError):
+    """The repository or a revision in it cannot be read."""
+
+
+class LockError(SnapError):
+    """A Pipfile.lock (or its Pipfile) is missing or malformed."""
+
+
+class PipenvError(SnapError):
+    """pipenv's own code could not evaluate a Pipfile."""
+
+
+class DockerError(SnapError):
+    """The Docker engine is unreachable or refused an operation."""
+
+
+class BuildError(SnapError):
+    """An image could not be built exactly as the lock says."""
+
+
+class DeployError(SnapError):
+    """A deploy or rollback failed; what was serving keeps serving."""
