@@ -1,0 +1,178 @@
+"""The click layer: parse options, build Settings, call one service, render its result.
+
+``SnapGroup.invoke`` is the one place where a ``SnapError`` becomes
+``Error: <what failed>. <what to do>.`` on stderr and its exit code; anything else keeps
+its traceback, because it is a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from snapshot import __version__
+from snapshot.config import Settings, load_settings
+from snapshot.errors import SnapError
+
+
+class ReportedError(click.ClickException):
+    """A SnapError on its way out: click prints ``Error: ...`` and exits with its code."""
+
+    def __init__(self, error: SnapError) -> None:
+        super().__init__(error.message)
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares it a ClassVar
+
+
+class SnapGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SnapError as e:
+            raise ReportedError(e) from e
+
+
+def emit(text: str) -> None:
+    """Results go to stdout; everything else goes through logging to stderr."""
+    click.echo(text)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(cls=SnapGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    envvar="SNAP_REPO",
+    default=None,
+    help="Git repository to read (default: current directory; env SNAP_REPO).",
+)
+@click.option("--lockfile", default=None, help="Lock path inside the repo (default Pipfile.lock).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, prog_name="snap")
+@click.pass_context
+def cli(
+    ctx: click.Context, repo: str | None, lockfile: str | None, verbose: int, quiet: bool
+) -> None:
+    """Rebuild and roll back the exact Pipfile.lock environment of any git revision.
+
+    \b
+    Example:
+      snap list                 every environment the app ever had
+      snap diff v1 v3           what changed between two of them
+      snap verify --all         the `pipenv install --deploy` gate for every lock
+    """
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    ctx.obj = load_settings(repo, {"lockfile": lockfile})
+
+
+@cli.command("list")
+@json_option
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """List every snapshot: each commit that changed the lock, newest first.
+
+    \b
+    Example:
+      snap list
+      snap --repo ../model-api list --json
+    """
+    from snapshot import render, snapshots
+
+    result = snapshots.list_snapshots(settings_of(ctx))
+    emit(
+        render.render_json(render.snapshots_doc(result))
+        if as_json
+        else render.snapshots_table(result)
+    )
+
+
+@cli.command("show")
+@click.argument("rev")
+@click.option("--dev", is_flag=True, help="Include dev-packages.")
+@json_option
+@click.pass_context
+def show_command(ctx: click.Context, rev: str, dev: bool, as_json: bool) -> None:
+    """Show the environment at REV: lock id, python, sources and packages.
+
+    \b
+    Example:
+      snap show v1
+      snap show HEAD~2 --dev --json
+    """
+    from snapshot import render, snapshots
+
+    env = snapshots.show_environment(settings_of(ctx), rev)
+    emit(
+        render.render_json(render.environment_doc(env, dev))
+        if as_json
+        else render.environment_text(env, dev)
+    )
+
+
+@cli.command("diff")
+@click.argument("old")
+@click.argument("new", default="HEAD")
+@click.option("--dev", is_flag=True, help="Compare dev-packages too.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the environments differ.")
+@json_option
+@click.pass_context
+def diff_command(
+    ctx: click.Context, old: str, new: str, dev: bool, exit_code: bool, as_json: bool
+) -> None:
+    """Compare the environments of OLD and NEW (default HEAD): only what changed.
+
+    \b
+    Example:
+      snap diff v1 v3
+      snap diff v2 --exit-code     # in CI: fail when the environment moved
+    """
+    from snapshot import diff, render
+
+    result = diff.diff_revisions(settings_of(ctx), old, new, dev)
+    emit(render.render_json(render.diff_doc(result)) if as_json else render.diff_text(result, dev))
+    if exit_code and result.differs:
+        ctx.exit(1)
+
+
+@cli.command("verify")
+@click.argument("rev", default="HEAD")
+@click.option("--all", "all_revisions", is_flag=True, help="Check every snapshot.")
+@json_option
+@click.pass_context
+def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: bool) -> None:
+    """Check that the lock at REV (default HEAD) would pass `pipenv install --deploy`.
+
+    The lock must be in sync with the Pipfile of the same revision (by the installed
+    pipenv's own hash) and every default package pinned with == and sha256-hashed.
+    Exit 0 when every revision passes, 1 otherwise.
+
+    \b
+    Example:
+      snap verify
+      snap verify --all --json
+    """
+    from snapshot import render, verify
+
+    report = verify.verify(settings_of(ctx), rev, all_revisions)
+    emit(render.render_json(render.verify_doc(report)) if as_json else render.verify_text(report))
+    if not report.ok:
+        ctx.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="snap")

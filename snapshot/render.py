@@ -1,0 +1,258 @@
+"""Renderers: turn service results into JSON documents or tables. Formatting only.
+
+Every JSON document carries ``schema_version``; its shape is pinned by
+tests/unit/test_json_contract.py. Change a shape only together with that test and
+with a new schema_version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from snapshot.diff import EnvironmentDiff
+from snapshot.lockfile import short_lock_id
+from snapshot.snapshots import Environment, SnapshotList
+from snapshot.verify import VerifyReport
+
+SCHEMA_VERSION = 1
+
+
+def render_json(doc: dict[str, Any]) -> str:
+    return json.dumps({"schema_version": SCHEMA_VERSION, **doc}, indent=2, sort_keys=True)
+
+
+def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _short(lock_id: str | None) -> str:
+    return short_lock_id(lock_id) if lock_id else "-"
+
+
+def _revision_name(sha: str, tags: Sequence[str]) -> str:
+    return f"{sha[:12]} ({', '.join(tags)})" if tags else sha[:12]
+
+
+# -- list ------------------------------------------------------------------------------
+
+
+def snapshots_doc(result: SnapshotList) -> dict[str, Any]:
+    return {
+        "repo": result.repo,
+        "lockfile": result.lockfile,
+        "snapshots": [
+            {
+                "revision": s.revision,
+                "short": s.revision[:12],
+                "date": s.date,
+                "subject": s.subject,
+                "tags": list(s.tags),
+                "status": s.status,
+                "lock_id": s.lock_id,
+                "python": s.python,
+                "packages": s.packages,
+                "error": s.error,
+            }
+            for s in result.snapshots
+        ],
+    }
+
+
+def snapshots_table(result: SnapshotList) -> str:
+    if not result.snapshots:
+        return f"No commits change {result.lockfile} in {result.repo}."
+    rows = []
+    for s in result.snapshots:
+        lock = {"deleted": "(deleted)", "invalid": "(invalid)"}.get(s.status, _short(s.lock_id))
+        rows.append(
+            [
+                s.revision[:12],
+                s.date,
+                ", ".join(s.tags),
+                lock,
+                s.python or "-",
+                "-" if s.packages is None else str(s.packages),
+                s.subject,
+            ]
+        )
+    return render_table(rows, ["REVISION", "DATE", "TAGS", "LOCK ID", "PYTHON", "PKGS", "SUBJECT"])
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+def environment_doc(env: Environment, dev: bool) -> dict[str, Any]:
+    lock = env.lock
+    return {
+        "revision": env.commit.sha,
+        "short": env.commit.short,
+        "date": env.commit.date,
+        "subject": env.commit.subject,
+        "tags": list(env.tags),
+        "lockfile": env.lockfile,
+        "lock_id": lock.lock_id,
+        "python": lock.python,
+        "python_version": lock.python_version,
+        "python_full_version": lock.python_full_version,
+        "pipfile_hash": lock.pipfile_hash,
+        "sources": [
+            {"name": s.name, "url": s.url, "verify_ssl": s.verify_ssl} for s in lock.sources
+        ],
+        "packages": [
+            {
+                "category": category,
+                "name": p.name,
+                "version": p.display_version,
+                "specifier": p.version,
+                "hashes": len(p.hashes),
+                "markers": p.markers,
+                "index": p.index,
+                "vcs": p.vcs,
+                "ref": p.ref,
+                "path": p.path,
+                "editable": p.editable,
+            }
+            for category, p in lock.packages(dev)
+        ],
+    }
+
+
+def environment_text(env: Environment, dev: bool) -> str:
+    lock = env.lock
+    head = [
+        f"revision: {_revision_name(env.commit.sha, env.tags)}  {env.commit.date}",
+        f"subject:  {env.commit.subject}",
+        f"lock id:  {lock.lock_id}",
+        f"python:   {lock.python or '-'}",
+        "sources:  " + (", ".join(f"{s.name} {s.url}" for s in lock.sources) or "-"),
+        "",
+    ]
+    headers = ["NAME", "VERSION", "HASHES", "MARKERS", "INDEX"]
+    rows = []
+    for category, p in lock.packages(dev):
+        row = [p.name, p.display_version, str(len(p.hashes)), p.markers or "", p.index or ""]
+        rows.append([*row, category] if dev else row)
+    if dev:
+        headers.append("CATEGORY")
+    return "\n".join(head) + render_table(rows, headers)
+
+
+# -- diff ------------------------------------------------------------------------------
+
+
+def diff_doc(diff: EnvironmentDiff) -> dict[str, Any]:
+    def side(env: Environment) -> dict[str, Any]:
+        return {
+            "revision": env.commit.sha,
+            "tags": list(env.tags),
+            "lock_id": env.lock.lock_id,
+            "python": env.lock.python,
+        }
+
+    return {
+        "old": side(diff.old),
+        "new": side(diff.new),
+        "differs": diff.differs,
+        "python": None if diff.python is None else {"old": diff.python.old, "new": diff.python.new},
+        "sources": {"removed": list(diff.sources_removed), "added": list(diff.sources_added)},
+        "packages": [
+            {
+                "category": c.category,
+                "name": c.name,
+                "old": c.old,
+                "new": c.new,
+                "change": c.change,
+                "detail": c.detail,
+            }
+            for c in diff.packages
+        ],
+    }
+
+
+def diff_text(diff: EnvironmentDiff, dev: bool) -> str:
+    old = _revision_name(diff.old.commit.sha, diff.old.tags)
+    new = _revision_name(diff.new.commit.sha, diff.new.tags)
+    lines = [
+        f"{old} -> {new}",
+        f"lock id: {_short(diff.old.lock.lock_id)} -> {_short(diff.new.lock.lock_id)}",
+    ]
+    if not diff.differs:
+        lines.append("No environment changes.")
+        return "\n".join(lines)
+    if diff.python:
+        lines.append(f"python: {diff.python.old or '-'} -> {diff.python.new or '-'}")
+    for url in diff.sources_removed:
+        lines.append(f"source removed: {url}")
+    for url in diff.sources_added:
+        lines.append(f"source added:   {url}")
+    if diff.rehashed:
+        names = ", ".join(f"{c.name} {c.new}" for c in diff.rehashed)
+        lines.append(
+            f"WARNING: artifact hashes changed without a version change: {names}. "
+            "The same version now resolves to different files; check where they came from."
+        )
+    if diff.packages:
+        headers = ["NAME", "OLD", "NEW", "CHANGE", "DETAIL"]
+        rows = []
+        for c in diff.packages:
+            row = [
+                c.name,
+                c.old or "-",
+                c.new or "-",
+                c.change.upper() if c.change == "rehashed" else c.change,
+                c.detail or "",
+            ]
+            rows.append([*row, c.category] if dev else row)
+        if dev:
+            headers.append("CATEGORY")
+        lines += ["", render_table(rows, headers)]
+    return "\n".join(lines)
+
+
+# -- verify ----------------------------------------------------------------------------
+
+
+def verify_doc(report: VerifyReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "pipenv_version": report.pipenv_version,
+        "revisions": [
+            {
+                "revision": c.revision,
+                "label": c.label,
+                "ok": c.ok,
+                "skipped": c.skipped,
+                "lock_id": c.lock_id,
+                "pipfile_hash": c.pipfile_hash,
+                "locked_hash": c.locked_hash,
+                "problems": [
+                    {"kind": p.kind, "package": p.package, "message": p.message} for p in c.problems
+                ],
+            }
+            for c in report.checks
+        ],
+    }
+
+
+def verify_text(report: VerifyReport) -> str:
+    lines = []
+    for c in report.checks:
+        if c.skipped:
+            lines.append(f"skip {c.label}: {c.skipped}")
+        elif c.ok:
+            lines.append(
+                f"ok   {c.label}: lock {_short(c.lock_id)} in sync, all packages pinned and hashed"
+            )
+        for p in c.problems:
+            where = f"{c.label}: {p.package}" if p.package else c.label
+            lines.append(f"FAIL {where}: {p.message}")
+    failed = sum(1 for c in report.checks if not c.ok)
+    lines.append(
+        f"{len(report.checks)} revision(s) checked, {failed} failed "
+        f"(pipenv {report.pipenv_version})"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Snapshots: the environments a repository ever had, read from git history.
+
+A snapshot is a commit at which the lock file's content changed (added, modified or
+deleted): exactly the commits ``git log -- <lockfile>`` prints, newest first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from snapshot.adapters.gitrepo import CommitInfo, GitRepository
+from snapshot.config import Settings
+from snapshot.errors import LockError
+from snapshot.lockfile import LockFile, parse_lock
+from snapshot.summary_cache import LockSummary, LockSummaryCache
+
+log = logging.getLogger(__name__)
+
+STATUS_OK = "ok"
+STATUS_DELETED = "deleted"
+STATUS_INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    revision: str
+    date: str
+    subject: str
+    tags: tuple[str, ...]
+    status: str  # ok | deleted | invalid
+    lock_id: str | None
+    python: str | None
+    packages: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotList:
+    repo: str
+    lockfile: str
+    snapshots: tuple[Snapshot, ...]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The environment at one revision: its commit and its parsed lock."""
+
+    commit: CommitInfo
+    tags: tuple[str, ...]
+    lockfile: str
+    lock: LockFile
+
+
+def open_repository(settings: Settings) -> GitRepository:
+    return GitRepository(settings.repo)
+
+
+def revision_label(rev: str, commit: CommitInfo) -> str:
+    """How messages name a revision: the user's word and the short sha."""
+    if rev in (commit.sha, commit.short) or commit.sha.startswith(rev):
+        return commit.short
+    return f"{rev} ({commit.short})"
+
+
+def summarize(data: bytes, where: str) -> LockSummary:
+    try:
+        lock = parse_lock(data, where)
+    except LockError as e:
+        return LockSummary(lock_id=None, python=None, packages=None, error=e.message)
+    return LockSummary(
+        lock_id=lock.lock_id, python=lock.python, packages=len(lock.default), error=None
+    )
+
+
+def list_snapshots(settings: Settings) -> SnapshotList:
+    with open_repository(settings) as repo:
+        commits = repo.commits_touching(settings.lockfile)
+        tags = repo.tags_by_commit()
+        cache = LockSummaryCache(settings.cache_dir)
+        snapshots = []
+        for commit in commits:
+            blob = repo.blob_id(commit.sha, settings.lockfile)
+            if blob is None:
+                summary = LockSummary(None, None, None, None)
+                status = STATUS_DELETED
+            else:
+                cached = cache.get(blob)
+                if cached is None:
+                    where = f"{settings.lockfile} at {commit.short}"
+                    cached = summarize(repo.read_blob(blob), where)
+                    cache.put(blob, cached)
+                summary = cached
+                status = STATUS_INVALID if summary.error else STATUS_OK
+            snapshots.append(
+                Snapshot(
+                    revision=commit.sha,
+                    date=commit.date,
+                    subject=commit.subject,
+                    tags=tuple(tags.get(commit.sha, ())),
+                    status=status,
+                    lock_id=summary.lock_id,
+                    python=summary.python,
+                    packages=summary.packages,
+                    error=summary.error,
+                )
+            )
+        cache.save()
+        return SnapshotList(
+            repo=str(repo.root), lockfile=settings.lockfile, snapshots=tuple(snapshots)
+        )
+
+
+def read_lock_bytes(repo: GitRepository, settings: Settings, rev: str) -> tuple[CommitInfo, bytes]:
+    """The lock's bytes at REV, from git objects; a clear error when there is none."""
+    commit = repo.resolve(rev)
+    data = repo.read_file(commit.sha, settings.lockfile)
+    if data is not None:
+        return commit, data
+    label = revision_label(rev, commit)
+    last = repo.last_commit_touching(commit.sha, settings.lockfile)
+    if last is not None:
+        raise LockError(
+            f"{settings.lockfile} was deleted at or before {label} (in {last[:12]}): "
+            "there is no environment at that revision",
+            "Pick a revision from `snap list` that has a lock",
+        )
+    raise LockError(
+        f"no {settings.lockfile} at {label}",
+        "Commit one made with `pipenv lock`, or set [tool.snap] lockfile to its path",
+    )
+
+
+def read_pipfile_bytes(
+    repo: GitRepository, settings: Settings, rev: str, commit: CommitInfo
+) -> bytes:
+    data = repo.read_file(commit.sha, settings.pipfile)
+    if data is None:
+        raise LockError(
+            f"{settings.pipfile} is missing beside {settings.lockfile} at "
+            f"{revision_label(rev, commit)}",
+            "Commit the Pipfile the lock was made from",
+        )
+    return data
+
+
+def load_environment(repo: GitRepository, settings: Settings, rev: str) -> Environment:
+    commit, data = read_lock_bytes(repo, settings, rev)
+    lock = parse_lock(data, f"{settings.lockfile} at {revision_label(rev, commit)}")
+    tags = tuple(repo.tags_by_commit().get(commit.sha, ()))
+    return Environment(commit=commit, tags=tags, lockfile=settings.lockfile, lock=lock)
+
+
+def show_environment(settings: Settings, rev: str) -> Environment:
+    with open_repository(settings) as repo:
+        return load_environment(repo, settings, rev)

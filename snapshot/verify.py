@@ -1,0 +1,147 @@
+"""The ``pipenv install --deploy`` gate, for any revision.
+
+A revision passes when (1) its lock is in sync with the Pipfile beside it, as computed by
+the installed pipenv's own Pipfile-hash code, and (2) every default package is
+hermetically installable: an exact ``==`` pin and at least one sha256 hash. VCS,
+editable and local-path entries cannot be reproduced from hashes and are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from snapshot.adapters import pipenv
+from snapshot.adapters.gitrepo import GitRepository
+from snapshot.config import Settings
+from snapshot.errors import LockError
+from snapshot.lockfile import LockFile, parse_lock
+from snapshot.snapshots import (
+    open_repository,
+    read_lock_bytes,
+    read_pipfile_bytes,
+    revision_label,
+)
+
+STALE = "stale-lock"
+UNPINNED = "unpinned"
+UNHASHED = "unhashed"
+VCS = "vcs"
+EDITABLE = "editable"
+LOCAL_PATH = "path"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    package: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class RevisionCheck:
+    revision: str
+    label: str  # e.g. "v1 (1a2b3c4d5e6f)"
+    lock_id: str | None
+    pipfile_hash: str | None  # what the installed pipenv computes from the Pipfile
+    locked_hash: str | None  # _meta.hash.sha256 in the lock
+    problems: tuple[Problem, ...]
+    skipped: str | None = None  # why the revision was not checked (lock deleted)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checks: tuple[RevisionCheck, ...]
+    pipenv_version: str
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def hermetic_problems(lock: LockFile) -> list[Problem]:
+    """Why each default package cannot be installed exactly from hashes, if it cannot."""
+    problems = []
+    for p in lock.default:
+        if p.vcs:
+            why = f"VCS entry {p.display_version} cannot be verified by hashes"
+            problems.append(Problem(VCS, p.name, f"{why}; publish a release and pin it"))
+        elif p.editable or p.path:
+            kind, what = (EDITABLE, "editable") if p.editable else (LOCAL_PATH, "local path")
+            why = f"{what} entry {p.path or '(no path)'} cannot be verified by hashes"
+            problems.append(Problem(kind, p.name, f"{why}; build a wheel and pin it"))
+        elif not p.pinned_version:
+            why = f"version {p.version or '(missing)'} is not an exact == pin"
+            problems.append(Problem(UNPINNED, p.name, f"{why}; run `pipenv lock`"))
+        elif not p.sha256_hashes:
+            why = "no sha256 hash in the lock"
+            problems.append(Problem(UNHASHED, p.name, f"{why}; run `pipenv lock` to record hashes"))
+    return problems
+
+
+def stale_problem(lock: LockFile, pipfile_hash: str) -> Problem | None:
+    if lock.pipfile_hash == pipfile_hash:
+        return None
+    locked = (lock.pipfile_hash or "none")[-6:]
+    return Problem(
+        STALE,
+        None,
+        f"Pipfile.lock ({locked}) is out of date with the Pipfile ({pipfile_hash[-6:]}); "
+        "run `pipenv lock` and commit both",
+    )
+
+
+def check_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionCheck:
+    """Check one revision; a missing or malformed lock/Pipfile raises LockError."""
+    commit, data = read_lock_bytes(repo, settings, rev)
+    label = revision_label(rev, commit)
+    lock = parse_lock(data, f"{settings.lockfile} at {label}")
+    pipfile = read_pipfile_bytes(repo, settings, rev, commit)
+    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}")
+    problems = []
+    stale = stale_problem(lock, expected)
+    if stale:
+        problems.append(stale)
+    problems += hermetic_problems(lock)
+    return RevisionCheck(
+        revision=commit.sha,
+        label=label,
+        lock_id=lock.lock_id,
+        pipfile_hash=expected,
+        locked_hash=lock.pipfile_hash,
+        problems=tuple(problems),
+    )
+
+
+def verify(settings: Settings, rev: str = "HEAD", all_revisions: bool = False) -> VerifyReport:
+    """Check REV, or with ALL_REVISIONS every commit that changed the lock or its Pipfile.
+
+    Pipfile-only commits are included because they are exactly what makes a lock stale.
+    """
+    checks = []
+    with open_repository(settings) as repo:
+        if not all_revisions:
+            checks.append(check_revision(repo, settings, rev))
+        else:
+            tags = repo.tags_by_commit()
+            for commit in repo.commits_touching(settings.lockfile, settings.pipfile):
+                names = tags.get(commit.sha)
+                label = f"{names[0]} ({commit.short})" if names else commit.short
+                checks.append(_check_in_history(repo, settings, commit.sha, label))
+    return VerifyReport(checks=tuple(checks), pipenv_version=pipenv.pipenv_version())
+
+
+def _check_in_history(
+    repo: GitRepository, settings: Settings, sha: str, label: str
+) -> RevisionCheck:
+    """Like check_revision, but a revision without a usable lock is a result, not an abort."""
+    if repo.blob_id(sha, settings.lockfile) is None:
+        return RevisionCheck(sha, label, None, None, None, (), skipped="no lock at this revision")
+    try:
+        return replace(check_revision(repo, settings, sha), label=label)
+    except LockError as e:
+        return RevisionCheck(sha, label, None, None, None, (Problem(UNREADABLE, None, e.message),))
