@@ -174,5 +174,53 @@ def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: b
         ctx.exit(1)
 
 
+class StderrProgress:
+    """Build progress on stderr: one line per step; docker's output too with --progress."""
+
+    def __init__(self, stream_output: bool, quiet: bool) -> None:
+        self.stream_output = stream_output
+        self.quiet = quiet
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"snap: {message}", err=True)
+
+    def output(self, text: str) -> None:
+        if self.stream_output and not self.quiet:
+            click.echo(text, err=True, nl=False)
+
+
+@cli.command("build")
+@click.argument("rev", default="HEAD")
+@click.option("--no-cache", is_flag=True, help="Rebuild even when images exist; no layer cache.")
+@click.option(
+    "--progress/--quiet",
+    "progress",
+    default=None,
+    help="Stream docker's build output, or print nothing but the result.",
+)
+@json_option
+@click.pass_context
+def build_command(
+    ctx: click.Context, rev: str, no_cache: bool, progress: bool | None, as_json: bool
+) -> None:
+    """Build the exact container of REV (default HEAD), offline and hash-verified.
+
+    Reads the app files, Pipfile and Pipfile.lock from git objects at REV, installs the
+    locked wheels from snap's cache into an environment image tagged by the lock id,
+    and adds the app on top as <image>:<rev[:12]>.
+
+    \b
+    Example:
+      snap build v1
+      snap build HEAD --json --quiet
+    """
+    from snapshot import build, render
+
+    reporter = StderrProgress(stream_output=progress is True, quiet=progress is False)
+    result = build.build_revision(settings_of(ctx), rev, nocache=no_cache, progress=reporter)
+    emit(render.render_json(render.build_doc(result)) if as_json else render.build_text(result))
+
+
 def main() -> None:
     cli(prog_name="snap")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -41,20 +43,96 @@ def _lockfile(key: str, value: Any) -> str:
     return str(p)
 
 
+_IMAGE_NAME = re.compile(
+    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+
+
+def _image(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if not _IMAGE_NAME.match(text):
+        raise ConfigError(
+            f"{key} {text!r} is not a valid image name (lowercase letters, digits, . _ - /, "
+            "no tag)",
+            'Use e.g. image = "model-api"',
+        )
+    return text
+
+
+def _base_image(key: str, value: Any) -> str:
+    text = _str(key, value)
+    try:
+        text.format(python="3.11")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{key} {text!r} has an unknown placeholder ({e}); only {{python}} is known",
+            'Use e.g. base_image = "python:{python}-slim"',
+        ) from e
+    return text
+
+
+def _command(key: str, value: Any) -> str:
+    text = _str(key, value)
+    try:
+        shlex.split(text.format(port=8000))
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{key} {text!r} is not a valid command ({e}); only {{port}} is known", "Fix it"
+        ) from e
+    return text
+
+
+def _port(key: str, value: Any) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"{key} must be a port number 1-65535, got {value!r}", "Fix it")
+    return port
+
+
+def _recipe(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if text not in RECIPES:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(RECIPES)}, got {text!r}",
+            '"snap" builds from the lock; "dockerfile" builds the revision\'s own Dockerfile',
+        )
+    return text
+
+
+RECIPES = ("snap", "dockerfile")
+
 # key -> validator. Every key here is used somewhere; none is accepted for show.
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "lockfile": _lockfile,
+    "image": _image,
+    "base_image": _base_image,
+    "command": _command,
+    "port": _port,
+    "recipe": _recipe,
 }
 
 _ENV = {
     "lockfile": "SNAP_LOCKFILE",
+    "image": "SNAP_IMAGE",
+    "base_image": "SNAP_BASE_IMAGE",
 }
+
+DEFAULT_BASE_IMAGE = "python:{python}-slim"
+DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
 
 
 @dataclass(frozen=True)
 class Settings:
     repo: Path
     lockfile: str = "Pipfile.lock"
+    image: str | None = None  # None: derived from the repository directory's name
+    base_image: str = DEFAULT_BASE_IMAGE
+    command: str = DEFAULT_COMMAND
+    port: int = 8000
+    recipe: str = "snap"
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
     state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
     config_file: Path | None = None
@@ -64,6 +142,25 @@ class Settings:
         """Directory of the lock inside the repo ('' for the root)."""
         parent = str(PurePosixPath(self.lockfile).parent)
         return "" if parent == "." else parent
+
+    @property
+    def image_name(self) -> str:
+        """The app image repository: config, else the repo directory's name made valid."""
+        if self.image:
+            return self.image
+        name = re.sub(r"[^a-z0-9._-]+", "-", find_project_root(self.repo).name.lower())
+        name = re.sub(r"^[._-]+|[._-]+$", "", name)
+        return name or "app"
+
+    @property
+    def env_image_name(self) -> str:
+        return f"{self.image_name}-env"
+
+    def base_image_for(self, python_version: str | None) -> str:
+        return self.base_image.format(python=python_version or "3")
+
+    def command_argv(self) -> list[str]:
+        return shlex.split(self.command.format(port=self.port))
 
     @property
     def pipfile(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from snapshot.build import BuildResult
 from snapshot.diff import EnvironmentDiff
 from snapshot.lockfile import short_lock_id
 from snapshot.snapshots import Environment, SnapshotList
@@ -256,3 +257,32 @@ def verify_text(report: VerifyReport) -> str:
         f"(pipenv {report.pipenv_version})"
     )
     return "\n".join(lines)
+
+
+# -- build -----------------------------------------------------------------------------
+
+
+def build_doc(result: BuildResult) -> dict[str, Any]:
+    return {
+        "image": result.image,
+        "image_id": result.image_id,
+        "env_image": result.env_image,
+        "lock_id": result.lock_id,
+        "revision": result.revision,
+        "cached": result.cached,
+    }
+
+
+def build_text(result: BuildResult) -> str:
+    how = (
+        "already built"
+        if result.cached
+        else ("built on the existing environment" if result.env_cached else "built")
+    )
+    env = f"\nenvironment: {result.env_image}" if result.env_image else ""
+    return (
+        f"{result.image}  ({how} in {result.seconds:.1f} s)\n"
+        f"image id:    {result.image_id}{env}\n"
+        f"lock id:     {result.lock_id}\n"
+        f"revision:    {result.revision}"
+    )

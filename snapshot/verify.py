@@ -101,7 +101,7 @@ def check_revision(repo: GitRepository, settings: Settings, rev: str) -> Revisio
     label = revision_label(rev, commit)
     lock = parse_lock(data, f"{settings.lockfile} at {label}")
     pipfile = read_pipfile_bytes(repo, settings, rev, commit)
-    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}")
+    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}", settings.cache_dir)
     problems = []
     stale = stale_problem(lock, expected)
     if stale:

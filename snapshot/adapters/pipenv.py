@@ -7,6 +7,8 @@ whatever the INSTALLED pipenv computes. So snap asks the installed pipenv.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,8 +31,31 @@ def _pipfile_env(path: Path) -> Iterator[None]:
             os.environ["PIPENV_PIPFILE"] = old
 
 
-def pipfile_hash(pipfile: bytes, where: str = "Pipfile") -> str:
-    """What the installed pipenv computes as the hash of a Pipfile with these bytes."""
+def pipfile_hash(pipfile: bytes, where: str = "Pipfile", cache_dir: Path | None = None) -> str:
+    """What the installed pipenv computes as the hash of a Pipfile with these bytes.
+
+    Importing pipenv costs about half a second, so answers are kept in CACHE_DIR keyed by
+    the Pipfile's bytes and the installed pipenv version (a new pipenv may hash anew).
+    """
+    cached = None
+    if cache_dir is not None:
+        key = hashlib.sha256(pipfile).hexdigest()
+        cached = cache_dir / "pipfile-hashes" / pipenv_version() / key
+        try:
+            return cached.read_text().strip()
+        except OSError:
+            pass
+    value = _pipenv_pipfile_hash(pipfile, where)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(value)
+        except OSError:
+            pass  # the cache only saves time
+    return value
+
+
+def _pipenv_pipfile_hash(pipfile: bytes, where: str) -> str:
     try:
         from pipenv.project import Project
     except ImportError as e:  # pragma: no cover - pipenv is a dependency
@@ -54,6 +79,4 @@ def pipfile_hash(pipfile: bytes, where: str = "Pipfile") -> str:
 
 
 def pipenv_version() -> str:
-    from pipenv.__version__ import __version__
-
-    return str(__version__)
+    return importlib.metadata.version("pipenv")

@@ -1,0 +1,306 @@
+"""The only module that talks to the Docker engine (through the Docker SDK for Python).
+
+It speaks snap's terms (image info, build, run a probe, tag) and hands no SDK object
+upward. Engine failures leave as ``DockerError`` with what to do; build failures as
+``BuildError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import docker
+import docker.errors
+from docker.utils.build import PatternMatcher
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
+
+from snapshot.errors import BuildError, DockerError
+
+log = logging.getLogger(__name__)
+
+OutputSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    labels: dict[str, str]
+    size: int
+    created: str
+
+
+def _explain(e: Exception) -> DockerError:
+    text = str(e)
+    if "Permission denied" in text or isinstance(e, PermissionError):
+        return DockerError(
+            "permission denied on the Docker socket",
+            "Add your user to the docker group (then log in again) or run as root",
+        )
+    if (
+        "No such file or directory" in text
+        or "Connection refused" in text
+        or isinstance(e, RequestsConnectionError)
+    ):
+        return DockerError(
+            "the Docker engine is not reachable (is dockerd running?)",
+            "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
+        )
+    return DockerError(f"the Docker engine failed: {text.splitlines()[0] if text else e!r}", "")
+
+
+def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
+    config = attrs.get("Config") or {}
+    return ImageInfo(
+        id=attrs["Id"],
+        tags=tuple(attrs.get("RepoTags") or ()),
+        labels=dict(config.get("Labels") or {}),
+        size=int(attrs.get("Size") or 0),
+        created=str(attrs.get("Created") or ""),
+    )
+
+
+class DockerEngine:
+    """One connection to the engine, reused for every call of a command."""
+
+    def __init__(self, timeout: int = 300) -> None:
+        try:
+            self._client = docker.from_env(timeout=timeout)
+            self._client.ping()
+        except docker.errors.DockerException as e:
+            raise _explain(e) from e
+        except (RequestsConnectionError, PermissionError, FileNotFoundError) as e:
+            raise _explain(e) from e
+        self._api = self._client.api
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> DockerEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- images ----------------------------------------------------------------------
+
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            return _image_info(self._api.inspect_image(ref))
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as e:
+            if e.status_code == 404:
+                return None
+            raise _explain(e) from e
+        except RequestsConnectionError as e:
+            raise _explain(e) from e
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        """Every local image of REPOSITORY (any tag)."""
+        try:
+            found = self._api.images(name=repository)
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+        out = []
+        for summary in found:
+            info = self.image(summary["Id"])
+            if info:
+                out.append(info)
+        return out
+
+    def pull(self, ref: str) -> ImageInfo:
+        try:
+            self._client.images.pull(ref)
+        except (docker.errors.APIError, docker.errors.DockerException, ReadTimeout) as e:
+            raise BuildError(
+                f"base image {ref} is not on this Docker host and could not be pulled "
+                f"({str(e).splitlines()[0][:160]})",
+                "Load or build it locally (`docker load`, `docker import`, or "
+                "scripts/base-image in the snap repository) or set [tool.snap] base_image",
+            ) from e
+        info = self.image(ref)
+        if info is None:
+            raise BuildError(f"pulled {ref} but cannot inspect it", "Retry")
+        return info
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        try:
+            self._api.tag(image_id, repository, tag, force=True)
+        except docker.errors.APIError as e:
+            raise _explain(e) from e
+
+    def untag(self, ref: str) -> None:
+        """Remove a tag (and the image if nothing else holds it); absent is fine."""
+        try:
+            self._api.remove_image(ref, noprune=False)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as e:
+            if e.status_code != 404:
+                log.warning("could not remove %s: %s", ref, e)
+
+    def remove_image(self, image_id: str) -> None:
+        try:
+            self._api.remove_image(image_id, force=False)
+        except docker.errors.APIError as e:
+            log.debug("could not remove image %s: %s", image_id[:19], e)
+
+    # -- containers ------------------------------------------------------------------
+
+    def run_python(self, image: str, script: str, timeout: float = 120) -> str:
+        """Run SCRIPT with the image's python3, no network, and return its stdout."""
+        try:
+            container = self._client.containers.create(
+                image,
+                entrypoint=["python3", "-c", script],
+                command=[],
+                user="0",
+                network_mode="none",
+                labels={"snap.probe": "1"},
+            )
+        except docker.errors.APIError as e:
+            raise BuildError(f"cannot start a container of {image}: {e.explanation}", "") from e
+        try:
+            container.start()
+            result = container.wait(timeout=timeout)
+            out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+            if result.get("StatusCode") != 0:
+                err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+                last = err.strip().splitlines()[-1] if err.strip() else "no output"
+                raise BuildError(
+                    f"python3 in {image} failed (exit {result.get('StatusCode')}): {last}",
+                    "Check that the image has a working python3",
+                )
+            return out
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise BuildError(f"python3 in {image} did not finish in {timeout:.0f} s", "") from e
+        except docker.errors.APIError as e:
+            raise BuildError(f"running {image} failed: {e.explanation}", "") from e
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+    # -- builds ----------------------------------------------------------------------
+
+    def build(
+        self,
+        context: BinaryIO,
+        *,
+        dockerfile: str,
+        labels: Mapping[str, str],
+        network: bool,
+        nocache: bool = False,
+        on_output: OutputSink | None = None,
+    ) -> str:
+        """Build from an in-memory tar context; return the image id. Nothing is tagged."""
+        image_id = None
+        last_lines: list[str] = []
+        try:
+            stream = self._api.build(
+                fileobj=context,
+                custom_context=True,
+                dockerfile=dockerfile,
+                labels=dict(labels),
+                network_mode=None if network else "none",
+                rm=True,
+                forcerm=True,
+                nocache=nocache,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    text = chunk["stream"]
+                    for line in text.splitlines():
+                        if line.strip():
+                            last_lines = [*last_lines[-19:], line]
+                    if on_output:
+                        on_output(text)
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk:
+                    message = str(chunk["error"]).strip()
+                    if "no space left on device" in message:
+                        raise BuildError(
+                            "the Docker host ran out of disk space during the build",
+                            "Free space (e.g. `snap prune` or `docker system prune`) and retry",
+                        )
+                    tail = " | ".join(last_lines[-3:])
+                    raise BuildError(
+                        f"docker build failed: {message} [{tail}]",
+                        "See the output above with --progress",
+                    )
+        except docker.errors.APIError as e:
+            raise BuildError(f"docker build failed: {e.explanation}", "") from e
+        except (RequestsConnectionError, ReadTimeout) as e:
+            raise _explain(e) from e
+        if not image_id:
+            raise BuildError("docker build finished without an image id", "Retry with --progress")
+        return str(image_id)
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """A file of a build context: bytes in memory, or a file on disk (large wheels)."""
+
+    path: str
+    data: bytes = b""
+    mode: int = 0o644
+    source: Path | None = None
+
+
+def dockerignore_patterns(text: str) -> list[str]:
+    """Patterns of a .dockerignore file (comments and blanks dropped)."""
+    patterns = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            patterns.append(line)
+    return patterns
+
+
+def make_context(
+    files: list[ContextFile], *, ignore: list[str] | None = None, prefix: str = ""
+) -> list[ContextFile]:
+    """FILES minus those .dockerignore patterns exclude (Docker's own matcher), under PREFIX."""
+    matcher = PatternMatcher(ignore or [])
+    kept = []
+    for f in files:
+        if ignore and matcher.matches(f.path):  # type: ignore[arg-type]  # takes str too
+            continue
+        kept.append(ContextFile(f"{prefix}{f.path}", f.data, f.mode, f.source))
+    return kept
+
+
+def write_context_tar(files: list[ContextFile], out: BinaryIO) -> None:
+    """A deterministic tar (sorted, mtime 0, root-owned) so identical inputs hit the cache."""
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for f in sorted(files, key=lambda f: f.path):
+            info = tarfile.TarInfo(f.path)
+            info.mode = 0o755 if f.mode & 0o111 else 0o644
+            info.mtime = 0
+            if f.source is not None:
+                info.size = f.source.stat().st_size
+                with f.source.open("rb") as src:
+                    tar.addfile(info, src)
+            else:
+                info.size = len(f.data)
+                tar.addfile(info, io.BytesIO(f.data))
+    out.seek(0)
+
+
+def parse_json_output(text: str, what: str) -> Any:
+    try:
+        return json.loads(text.strip().splitlines()[-1])
+    except (ValueError, IndexError) as e:
+        raise BuildError(f"{what} printed no JSON: {text[-200:]!r}", "") from e

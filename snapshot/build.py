@@ -1,0 +1,489 @@
+"""Exact build: the container of any revision, from that revision's tree, hash-verified.
+
+Two images, so one environment serves many revisions:
+
+* environment image ``<name>-env:<lock_id[:12]>``: the base image plus exactly the
+  locked default packages, installed by pip with ``--no-index --no-deps
+  --require-hashes`` from wheels in the build context, with no network in the build;
+* app image ``<name>:<rev[:12]>``: FROM the environment image, plus the app files of the
+  revision (from git objects, never the working tree), run as a non-root user.
+
+Nothing is tagged until it is verified: a failed build leaves no tag behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from snapshot import __version__
+from snapshot.adapters import pip
+from snapshot.adapters.docker import (
+    ContextFile,
+    DockerEngine,
+    ImageInfo,
+    dockerignore_patterns,
+    make_context,
+    parse_json_output,
+    write_context_tar,
+)
+from snapshot.adapters.gitrepo import CommitInfo, GitRepository
+from snapshot.config import Settings
+from snapshot.errors import BuildError
+from snapshot.lockfile import LockFile, Package, parse_lock
+from snapshot.snapshots import (
+    open_repository,
+    read_lock_bytes,
+    read_pipfile_bytes,
+    revision_label,
+)
+from snapshot.target import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
+from snapshot.verify import hermetic_problems, stale_problem
+from snapshot.wheelcache import Artifact, WheelCache
+
+log = logging.getLogger(__name__)
+
+APP_UID = "10001"
+LABEL_REVISION = "org.opencontainers.image.revision"
+LABEL_CREATED = "org.opencontainers.image.created"
+LABEL_SOURCE = "org.opencontainers.image.source"
+LABEL_LOCK_ID = "snap.lock_id"
+LABEL_KIND = "snap.kind"  # "env" | "app"
+LABEL_BASE_ID = "snap.base_image_id"
+
+
+class Progress(Protocol):
+    """Where a build reports what it is doing. The CLI supplies one that writes to stderr."""
+
+    def step(self, message: str) -> None: ...
+
+    def output(self, text: str) -> None: ...
+
+
+class LogProgress:
+    """Progress into the logging system (the default outside the CLI)."""
+
+    def step(self, message: str) -> None:
+        log.info("%s", message)
+
+    def output(self, text: str) -> None:
+        log.debug("%s", text.rstrip())
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str
+    image_id: str
+    env_image: str | None
+    lock_id: str
+    revision: str
+    cached: bool  # the app image already existed with matching labels: nothing was built
+    env_cached: bool  # the environment image was reused
+    downloaded: int  # artifacts fetched into the wheel cache by this build
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RevisionSource:
+    """What a build needs from git, read once."""
+
+    commit: CommitInfo
+    label: str
+    lock: LockFile
+    files: list[ContextFile]  # app files of the revision (lock directory's subtree)
+    source_url: str | None
+
+
+def app_tag(settings: Settings, sha: str) -> str:
+    return f"{settings.image_name}:{sha[:12]}"
+
+
+def env_tag(settings: Settings, lock_id: str) -> str:
+    return f"{settings.env_image_name}:{lock_id[:12]}"
+
+
+def read_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionSource:
+    """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
+    commit, data = read_lock_bytes(repo, settings, rev)
+    label = revision_label(rev, commit)
+    lock = parse_lock(data, f"{settings.lockfile} at {label}")
+    from snapshot.adapters import pipenv  # imported late: pipenv is slow to import
+
+    pipfile = read_pipfile_bytes(repo, settings, rev, commit)
+    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}", settings.cache_dir)
+    problems = [p for p in (stale_problem(lock, expected), *hermetic_problems(lock)) if p]
+    if problems:
+        first = problems[0]
+        what = f"{first.package}: {first.message}" if first.package else first.message
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BuildError(
+            f"{label} cannot be built exactly: {what}{more}",
+            f"Run `snap verify {rev}` for every problem",
+        )
+    files = [
+        ContextFile(f.path, f.data, f.mode) for f in repo.tree_files(commit.sha, settings.lock_dir)
+    ]
+    return RevisionSource(commit, label, lock, files, repo.remote_url())
+
+
+def build_revision(
+    settings: Settings, rev: str, *, nocache: bool = False, progress: Progress | None = None
+) -> BuildResult:
+    progress = progress or LogProgress()
+    started = time.monotonic()
+    with open_repository(settings) as repo:
+        src = read_revision(repo, settings, rev)
+    with DockerEngine() as engine:
+        return Builder(settings, engine, progress, nocache).build(src, started)
+
+
+class Builder:
+    """One build, with one engine connection reused for every call."""
+
+    def __init__(
+        self, settings: Settings, engine: DockerEngine, progress: Progress, nocache: bool
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.progress = progress
+        self.nocache = nocache
+        self.cache = WheelCache(settings.cache_dir)
+        self.downloaded = 0
+
+    def build(self, src: RevisionSource, started: float) -> BuildResult:
+        tag = app_tag(self.settings, src.commit.sha)
+        existing = self.engine.image(tag)
+        if existing and not self.nocache and self._proves(existing, src):
+            self.progress.step(f"{tag} already built for {src.label}")
+            return self._result(src, existing, None, cached=True, env_cached=True, t0=started)
+        if existing:
+            log.info("%s exists but its labels do not match %s; rebuilding", tag, src.label)
+        if self.settings.recipe == "dockerfile":
+            image_id = self._build_dockerfile(src)
+            env_image, env_cached = None, False
+        else:
+            env_info, env_cached = self._environment(src)
+            env_image = env_tag(self.settings, src.lock.lock_id)
+            image_id = self._build_app(src, env_info)
+        self.engine.tag(image_id, tag)
+        info = self.engine.image(tag)
+        assert info is not None
+        self.progress.step(f"tagged {tag}")
+        return self._result(src, info, env_image, cached=False, env_cached=env_cached, t0=started)
+
+    def _result(
+        self,
+        src: RevisionSource,
+        info: ImageInfo,
+        env_image: str | None,
+        *,
+        cached: bool,
+        env_cached: bool,
+        t0: float,
+    ) -> BuildResult:
+        if env_image is None and self.settings.recipe == "snap":
+            env_image = env_tag(self.settings, src.lock.lock_id)
+        return BuildResult(
+            image=app_tag(self.settings, src.commit.sha),
+            image_id=info.id,
+            env_image=env_image,
+            lock_id=src.lock.lock_id,
+            revision=src.commit.sha,
+            cached=cached,
+            env_cached=env_cached,
+            downloaded=self.downloaded,
+            seconds=round(time.monotonic() - t0, 3),
+        )
+
+    @staticmethod
+    def _proves(info: ImageInfo, src: RevisionSource) -> bool:
+        """Labels prove the image is this revision's: never trust a tag alone."""
+        return (
+            info.labels.get(LABEL_LOCK_ID) == src.lock.lock_id
+            and info.labels.get(LABEL_REVISION) == src.commit.sha
+        )
+
+    def _labels(self, src: RevisionSource, kind: str, base: ImageInfo | None) -> dict[str, str]:
+        labels = {
+            LABEL_REVISION: src.commit.sha,
+            LABEL_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+            LABEL_LOCK_ID: src.lock.lock_id,
+            LABEL_KIND: kind,
+            "snap.python": src.lock.python or "",
+            "snap.pipfile_hash": src.lock.pipfile_hash or "",
+            "snap.version": __version__,
+        }
+        if src.source_url:
+            labels[LABEL_SOURCE] = src.source_url
+        if base is not None:
+            labels["snap.base_image"] = self.settings.base_image_for(src.lock.python_version)
+            labels[LABEL_BASE_ID] = base.id
+        return labels
+
+    # -- base image and target platform ----------------------------------------------
+
+    def _base(self, src: RevisionSource) -> tuple[ImageInfo, TargetPlatform]:
+        ref = self.settings.base_image_for(src.lock.python_version)
+        info = self.engine.image(ref)
+        if info is None:
+            self.progress.step(f"base image {ref} is not local; trying to pull it")
+            info = self.engine.pull(ref)
+        target = self._probe(ref, info)
+        lock = src.lock
+        if lock.python_version and lock.python_version != target.python_version:
+            raise BuildError(
+                f"{src.label} locks python {lock.python_version} but {ref} has "
+                f"python {target.python_full_version}",
+                "Set [tool.snap] base_image to an image with that python",
+            )
+        if lock.python_full_version and lock.python_full_version != target.python_full_version:
+            raise BuildError(
+                f"{src.label} locks python {lock.python_full_version} but {ref} has "
+                f"python {target.python_full_version}",
+                "Use a base image with exactly that interpreter",
+            )
+        return info, target
+
+    def _probe(self, ref: str, info: ImageInfo) -> TargetPlatform:
+        """The base's platform, cached by image id (an id names immutable content)."""
+        path = self.settings.cache_dir / "base-probes" / f"{info.id.replace(':', '-')}.json"
+        try:
+            return TargetPlatform.from_probe(ref, info.id, json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError):
+            pass
+        self.progress.step(f"probing python in {ref}")
+        probe = parse_json_output(self.engine.run_python(info.id, PROBE_SCRIPT), f"probe of {ref}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(probe))
+        return TargetPlatform.from_probe(ref, info.id, probe)
+
+    # -- environment image -----------------------------------------------------------
+
+    def _environment(self, src: RevisionSource) -> tuple[ImageInfo, bool]:
+        tag = env_tag(self.settings, src.lock.lock_id)
+        base, target = self._base(src)
+        existing = self.engine.image(tag)
+        if (
+            existing
+            and not self.nocache
+            and existing.labels.get(LABEL_LOCK_ID) == src.lock.lock_id
+            and existing.labels.get(LABEL_BASE_ID) == base.id
+        ):
+            self.progress.step(f"reusing environment {tag}")
+            return existing, True
+        packages = [p for p in src.lock.default if target.applies(p.markers)]
+        artifacts = self._artifacts(packages, target)
+        self.progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
+        with tempfile.TemporaryFile() as ctx:
+            write_context_tar(env_context(base.id, packages, artifacts), ctx)
+            image_id = self.engine.build(
+                ctx,
+                dockerfile="Dockerfile",
+                labels=self._labels(src, "env", base),
+                network=False,
+                nocache=self.nocache,
+                on_output=self.progress.output,
+            )
+        self._check_installed(image_id, packages, target, src)
+        self.engine.tag(image_id, tag)
+        info = self.engine.image(tag)
+        assert info is not None
+        return info, False
+
+    def _artifacts(self, packages: list[Package], target: TargetPlatform) -> dict[str, Artifact]:
+        """One verified artifact per package from the cache, fetching what is missing."""
+        tags = target.tags()
+        chosen: dict[str, Artifact] = {}
+        missing: list[Package] = []
+        for p in packages:
+            best = self._best(p, target, tags)
+            if best:
+                chosen[p.name] = best
+            else:
+                missing.append(p)
+        if missing:
+            self.progress.step(
+                f"downloading {len(missing)} of {len(packages)} wheels for {target.label}"
+            )
+            with tempfile.TemporaryDirectory(prefix="snap-download-") as tmp:
+                files = pip.download(
+                    [requirement_line(p) for p in missing],
+                    Path(tmp),
+                    platforms=target.platforms,
+                    python_version=target.python_version,
+                    implementation="cp",
+                    abi=target.abi,
+                    platform_label=target.label,
+                )
+                allowed = [h for p in missing for h in p.hashes]
+                for f in files:
+                    if self.cache.add(f, allowed):
+                        self.downloaded += 1
+            for p in missing:
+                best = self._best(p, target, tags)
+                if best is None:
+                    raise BuildError(
+                        f"no wheel of {p.name} {p.pinned_version} matching the lock's hashes "
+                        f"for {target.label}",
+                        "Pin a version that publishes such a wheel",
+                    )
+                chosen[p.name] = best
+        return chosen
+
+    def _best(self, p: Package, target: TargetPlatform, tags: list) -> Artifact | None:
+        ranked = []
+        for artifact in self.cache.find(p.sha256_hashes):
+            rank = target.wheel_rank(artifact.filename, tags)
+            if rank is not None:
+                ranked.append((rank, artifact.filename, artifact))
+        return min(ranked)[2] if ranked else None
+
+    def _check_installed(
+        self, image_id: str, packages: list[Package], target: TargetPlatform, src: RevisionSource
+    ) -> None:
+        """Run the image once: installed distributions must be exactly the lock (plus base)."""
+        self.progress.step("checking installed packages against the lock")
+        try:
+            out = self.engine.run_python(image_id, INSTALLED_SCRIPT)
+            installed = installed_map(parse_json_output(out, "the installed-set check"))
+            problems = installed_problems(installed, packages, target.base_dists)
+        except BuildError:
+            self.engine.remove_image(image_id)
+            raise
+        if problems:
+            self.engine.remove_image(image_id)
+            raise BuildError(
+                f"the environment built for {src.label} differs from its lock: "
+                + "; ".join(problems[:5]),
+                "Report this with `snap build --progress` output; nothing was tagged",
+            )
+
+    # -- app image -------------------------------------------------------------------
+
+    def _build_app(self, src: RevisionSource, env: ImageInfo) -> str:
+        self.progress.step(f"adding the app files of {src.label}")
+        files = app_context(src.files)
+        dockerfile = app_dockerfile(env.id, self.settings.port, self.settings.command_argv())
+        files.append(ContextFile("Dockerfile", dockerfile.encode()))
+        with tempfile.TemporaryFile() as ctx:
+            write_context_tar(files, ctx)
+            return self.engine.build(
+                ctx,
+                dockerfile="Dockerfile",
+                labels=self._labels(src, "app", None) | {"snap.env_image_id": env.id},
+                network=False,
+                nocache=self.nocache,
+                on_output=self.progress.output,
+            )
+
+    def _build_dockerfile(self, src: RevisionSource) -> str:
+        if not any(f.path == "Dockerfile" for f in src.files):
+            raise BuildError(
+                f'recipe = "dockerfile" but {src.label} has no Dockerfile'
+                + (f" in {self.settings.lock_dir}" if self.settings.lock_dir else ""),
+                'Commit one or use recipe = "snap"',
+            )
+        self.progress.step(f"building the Dockerfile of {src.label} (network allowed)")
+        ignore = next((f.data.decode() for f in src.files if f.path == ".dockerignore"), "")
+        files = make_context(src.files, ignore=dockerignore_patterns(ignore))
+        if not any(f.path == "Dockerfile" for f in files):
+            files.append(next(f for f in src.files if f.path == "Dockerfile"))
+        with tempfile.TemporaryFile() as ctx:
+            write_context_tar(files, ctx)
+            return self.engine.build(
+                ctx,
+                dockerfile="Dockerfile",
+                labels=self._labels(src, "app", None),
+                network=True,
+                nocache=self.nocache,
+                on_output=self.progress.output,
+            )
+
+
+def requirement_line(p: Package) -> str:
+    hashes = " ".join(f"--hash={h}" for h in p.sha256_hashes)
+    return f"{p.name}=={p.pinned_version} {hashes}"
+
+
+def env_context(
+    base_id: str, packages: list[Package], artifacts: dict[str, Artifact]
+) -> list[ContextFile]:
+    files = [
+        ContextFile(f"wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
+        for p in packages
+    ]
+    files.append(
+        ContextFile(
+            "requirements.txt", ("\n".join(requirement_line(p) for p in packages) + "\n").encode()
+        )
+    )
+    files.append(ContextFile("Dockerfile", env_dockerfile(base_id).encode()))
+    return files
+
+
+def env_dockerfile(base_id: str) -> str:
+    # Two stages: the wheels live only in the first, so the final image carries the
+    # installed packages and nothing else (no wheel files, no pip cache).
+    # --root keeps pip's own install scheme of the base (dist-packages on Debian's
+    # python, site-packages on python.org builds), then the tree is copied over /.
+    return f"""\
+FROM {base_id} AS install
+COPY wheels/ /snap/wheels/
+COPY requirements.txt /snap/requirements.txt
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-deps --require-hashes \\
+    --no-cache-dir --disable-pip-version-check --root /snap/root \\
+    --find-links /snap/wheels -r /snap/requirements.txt
+
+FROM {base_id}
+COPY --from=install /snap/root/ /
+"""
+
+
+def app_context(files: list[ContextFile]) -> list[ContextFile]:
+    ignore = next((f.data.decode() for f in files if f.path == ".dockerignore"), "")
+    return make_context(files, ignore=dockerignore_patterns(ignore), prefix="app/")
+
+
+def app_dockerfile(env_id: str, port: int, command: list[str]) -> str:
+    # Dependencies first (the environment image), code last: a code-only commit
+    # rebuilds one small layer. The app runs as an unprivileged numeric user that
+    # cannot modify its own code.
+    return f"""\
+FROM {env_id}
+WORKDIR /app
+COPY app/ /app/
+ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1
+EXPOSE {port}
+USER {APP_UID}:{APP_UID}
+CMD {json.dumps(command)}
+"""
+
+
+def installed_map(raw: dict[str, str]) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    return {canonicalize_name(k): v for k, v in raw.items()}
+
+
+def installed_problems(
+    installed: dict[str, str], packages: list[Package], base: dict[str, str]
+) -> list[str]:
+    """Differences between what Python sees in the image and the lock (base excluded)."""
+    problems = []
+    wanted = {p.name: p.pinned_version for p in packages}
+    for name, version in sorted(wanted.items()):
+        got = installed.get(name)
+        if got is None:
+            problems.append(f"{name} {version} is not installed")
+        elif got != version:
+            problems.append(f"{name} is {got}, the lock says {version}")
+    for name, version in sorted(installed.items()):
+        if name not in wanted and base.get(name) != version:
+            problems.append(f"{name} {version} is installed but not in the lock")
+    return problems
