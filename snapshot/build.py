@@ -108,6 +108,29 @@ def env_tag(settings: Settings, lock_id: str) -> str:
     return f"{settings.env_image_name}:{lock_id[:12]}"
 
 
+def built_images(settings: Settings) -> dict[str, str]:
+    """Revision sha -> app image tag, for the app images on this host whose labels prove them.
+
+    Best effort: an unreachable engine means no images are known, not an error, because
+    callers (``snap list``) are read-only views that must work without Docker.
+    """
+    from snapshot.errors import DockerError
+
+    try:
+        with DockerEngine(timeout=10) as engine:
+            found = engine.images(settings.image_name)
+    except DockerError as e:
+        log.info("not showing images: %s", e.message)
+        return {}
+    images = {}
+    for info in found:
+        sha = info.labels.get(LABEL_REVISION, "")
+        tag = app_tag(settings, sha) if sha else ""
+        if info.labels.get(LABEL_KIND) == "app" and tag in info.tags:
+            images[sha] = tag
+    return images
+
+
 def read_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionSource:
     """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
     commit, data = read_lock_bytes(repo, settings, rev)

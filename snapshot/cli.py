@@ -81,9 +81,14 @@ def cli(
 
 
 @cli.command("list")
+@click.option(
+    "--images/--no-images",
+    default=True,
+    help="Ask the Docker engine which snapshots have an image (default: yes).",
+)
 @json_option
 @click.pass_context
-def list_command(ctx: click.Context, as_json: bool) -> None:
+def list_command(ctx: click.Context, images: bool, as_json: bool) -> None:
     """List every snapshot: each commit that changed the lock, newest first.
 
     \b
@@ -93,7 +98,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     """
     from snapshot import render, snapshots
 
-    result = snapshots.list_snapshots(settings_of(ctx))
+    result = snapshots.list_snapshots(settings_of(ctx), with_images=images)
     emit(
         render.render_json(render.snapshots_doc(result))
         if as_json

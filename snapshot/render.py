@@ -57,6 +57,7 @@ def snapshots_doc(result: SnapshotList) -> dict[str, Any]:
                 "python": s.python,
                 "packages": s.packages,
                 "error": s.error,
+                "image": s.image,
             }
             for s in result.snapshots
         ],
@@ -77,10 +78,12 @@ def snapshots_table(result: SnapshotList) -> str:
                 lock,
                 s.python or "-",
                 "-" if s.packages is None else str(s.packages),
+                s.image or "-",
                 s.subject,
             ]
         )
-    return render_table(rows, ["REVISION", "DATE", "TAGS", "LOCK ID", "PYTHON", "PKGS", "SUBJECT"])
+    headers = ["REVISION", "DATE", "TAGS", "LOCK ID", "PYTHON", "PKGS", "IMAGE", "SUBJECT"]
+    return render_table(rows, headers)
 
 
 # -- show ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Snapshot:
     python: str | None
     packages: int | None
     error: str | None
+    image: str | None = None  # app image on this Docker host, when one is built
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,13 @@ def summarize(data: bytes, where: str) -> LockSummary:
     )
 
 
-def list_snapshots(settings: Settings) -> SnapshotList:
+def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotList:
+    """Every snapshot, newest first; WITH_IMAGES asks Docker which ones are built."""
+    images: dict[str, str] = {}
+    if with_images:
+        from snapshot.build import built_images  # imports the Docker SDK: only when asked
+
+        images = built_images(settings)
     with open_repository(settings) as repo:
         commits = repo.commits_touching(settings.lockfile)
         tags = repo.tags_by_commit()
@@ -103,6 +110,7 @@ def list_snapshots(settings: Settings) -> SnapshotList:
                     python=summary.python,
                     packages=summary.packages,
                     error=summary.error,
+                    image=images.get(commit.sha),
                 )
             )
         cache.save()
