@@ -179,6 +179,28 @@ def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: b
         ctx.exit(1)
 
 
+@cli.command("demo")
+@click.argument("directory", default="snap-demo", type=click.Path(file_okay=False))
+@json_option
+@click.pass_context
+def demo_command(ctx: click.Context, directory: str, as_json: bool) -> None:
+    """Create (or re-use) a demo model-API repository and tour it.
+
+    The repository has tagged revisions v1, v2, v2.1 and v3 with real pipenv locks;
+    v3 is the classic drift incident (its code imports a package its lock lacks).
+    Then it runs `snap list` and `snap diff v1 v3` there and prints what to try next.
+
+    \b
+    Example:
+      snap demo /tmp/snap-demo
+    """
+    from snapshot import render
+    from snapshot.tour import tour as demo_tour
+
+    tour = demo_tour(directory, settings_of(ctx).cache_dir)
+    emit(render.render_json(render.tour_doc(tour)) if as_json else render.tour_text(tour))
+
+
 class StderrProgress:
     """Build progress on stderr: one line per step; docker's output too with --progress."""
 

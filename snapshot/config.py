@@ -27,7 +27,7 @@ APP_NAME = "snap"
 
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"[tool.snap] {key} must be a non-empty string, got {value!r}", "Fix it")
+        raise ConfigError(f"{key} must be a non-empty string, got {value!r}", "Fix it")
     return value.strip()
 
 
@@ -198,7 +198,7 @@ def read_tool_config(root: Path) -> tuple[dict[str, Any], Path | None]:
                 else ("Valid keys: " + ", ".join(sorted(_VALIDATORS)))
             )
             raise ConfigError(f"unknown key '{key}' in [tool.snap] of {path}", hint)
-        values[key] = _VALIDATORS[key](key, value)
+        values[key] = _VALIDATORS[key](f"[tool.snap] {key}", value)
     return values, path
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from snapshot.build import BuildResult
-from snapshot.diff import EnvironmentDiff
 from snapshot.lockfile import short_lock_id
-from snapshot.snapshots import Environment, SnapshotList
-from snapshot.verify import VerifyReport
+
+if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `snap list`
+    from snapshot.build import BuildResult
+    from snapshot.diff import EnvironmentDiff
+    from snapshot.snapshots import Environment, SnapshotList
+    from snapshot.tour import DemoTour
+    from snapshot.verify import VerifyReport
 
 SCHEMA_VERSION = 1
 
@@ -288,4 +291,37 @@ def build_text(result: BuildResult) -> str:
         f"image id:    {result.image_id}{env}\n"
         f"lock id:     {result.lock_id}\n"
         f"revision:    {result.revision}"
+    )
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+def tour_doc(tour: DemoTour) -> dict[str, Any]:
+    return {
+        "path": str(tour.repository.path),
+        "created": tour.repository.created,
+        "revisions": dict(tour.repository.revisions),
+        "list": snapshots_doc(tour.snapshots),
+        "diff": diff_doc(tour.diff),
+        "next": list(tour.next_commands),
+    }
+
+
+def tour_text(tour: DemoTour) -> str:
+    repo = tour.repository
+    verb = "Created" if repo.created else "Re-using"
+    return "\n".join(
+        [
+            f"{verb} the demo repository at {repo.path}",
+            "",
+            f"$ snap --repo {repo.path} list",
+            snapshots_table(tour.snapshots),
+            "",
+            f"$ snap --repo {repo.path} diff v1 v3",
+            diff_text(tour.diff, dev=False),
+            "",
+            "Next, try:",
+            *(f"  {c}" for c in tour.next_commands),
+        ]
     )
