@@ -56,6 +56,7 @@ LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_LOCK_ID = "snap.lock_id"
 LABEL_KIND = "snap.kind"  # "env" | "app"
 LABEL_BASE_ID = "snap.base_image_id"
+LABEL_STAGE = "snap.stage"  # marks the throw-away install stage of an environment build
 
 
 class Progress(Protocol):
@@ -315,6 +316,9 @@ class Builder:
             )
         self._check_installed(image_id, packages, target, src)
         self.engine.tag(image_id, tag)
+        # The install stage holds every wheel; once the environment is tagged it is only
+        # dead weight on the host's disk.
+        self.engine.prune_dangling(f"{LABEL_STAGE}=install")
         info = self.engine.image(tag)
         assert info is not None
         return info, False
@@ -457,6 +461,7 @@ def env_dockerfile(base_id: str) -> str:
     # python, site-packages on python.org builds), then the tree is copied over /.
     return f"""\
 FROM {base_id} AS install
+LABEL {LABEL_STAGE}=install
 COPY wheels/ /snap/wheels/
 COPY requirements.txt /snap/requirements.txt
 RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-deps --require-hashes \\

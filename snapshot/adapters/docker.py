@@ -156,6 +156,13 @@ class DockerEngine:
         except docker.errors.APIError as e:
             log.debug("could not remove image %s: %s", image_id[:19], e)
 
+    def prune_dangling(self, label: str) -> None:
+        """Remove untagged images carrying LABEL (e.g. finished build stages)."""
+        try:
+            self._api.prune_images(filters={"dangling": True, "label": label})
+        except docker.errors.APIError as e:
+            log.debug("could not prune %s images: %s", label, e)
+
     # -- containers ------------------------------------------------------------------
 
     def run_python(self, image: str, script: str, timeout: float = 120) -> str:
