@@ -1,0 +1,65 @@
+"""The Docker engine and base image that every Docker test relies on.
+
+Tests marked ``docker`` get the ``docker_engine`` fixture automatically, so a missing engine
+fails them with a message that says what to do, rather than failing deep inside snap. Only
+``SNAP_SKIP_DOCKER=1`` turns that failure into a skip, for quick local runs; CI never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+BASE_IMAGE = "snap-base/python:3.11"
+ENGINE_UNREACHABLE = (
+    "Docker engine not reachable: run scripts/test (it starts one) or start dockerd"
+)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(["docker", *args], 127, "", "docker CLI not found")
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(["docker", *args], 124, "", "docker timed out")
+
+
+def _skipping_docker_allowed() -> bool:
+    return os.environ.get("SNAP_SKIP_DOCKER") == "1" and os.environ.get("CI") != "true"
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """Fail (or, with SNAP_SKIP_DOCKER=1 outside CI, skip) unless `docker info` answers."""
+    result = _docker("info", "--format", "{{.ServerVersion}}")
+    if result.returncode == 0:
+        return
+    if _skipping_docker_allowed():
+        pytest.skip(ENGINE_UNREACHABLE)
+    pytest.fail(f"{ENGINE_UNREACHABLE} ({result.stderr.strip()})", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine: None) -> str:
+    """The local Python 3.11 image that scripts/base-image builds (no registry is reachable)."""
+    if _docker("image", "inspect", BASE_IMAGE).returncode != 0:
+        pytest.fail(
+            f"Base image {BASE_IMAGE} is missing: run scripts/base-image (scripts/test does).",
+            pytrace=False,
+        )
+    return BASE_IMAGE
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Requested first, so the engine check runs before any fixture that would talk to Docker.
+    for item in items:
+        if item.get_closest_marker("docker") is None:
+            continue
+        fixturenames = getattr(item, "fixturenames", None)
+        if fixturenames is not None and "docker_engine" not in fixturenames:
+            fixturenames.insert(0, "docker_engine")
