@@ -105,7 +105,10 @@ def compare_packages(
             return PackageChange(category, new.name, old_v, new_v, change, "; ".join(notes) or None)
     elif old.version != new.version:
         notes.insert(0, f"version: {old.version!r} -> {new.version!r}")
-    if old.hashes != new.hashes:
+    same_version = old.version == new.version or (old_v is not None and old_v == new_v)
+    if old.hashes != new.hashes and not same_version:
+        notes.append("artifact hashes changed with it")
+    if old.hashes != new.hashes and same_version:
         removed = len(set(old.hashes) - set(new.hashes))
         added = len(set(new.hashes) - set(old.hashes))
         notes.insert(0, f"same version, artifact hashes changed: {removed} removed, {added} added")

@@ -14,8 +14,9 @@ class SnapError(Exception):
     exit_code = 1
 
     def __init__(self, what: str, todo: str = "") -> None:
-        self.what = what.rstrip(".")
-        self.todo = todo.rstrip(".")
+        # One trailing period is the sentence's; more would be part of a path like "..".
+        self.what = what[:-1] if what.endswith(".") and not what.endswith("..") else what
+        self.todo = todo[:-1] if todo.endswith(".") else todo
         super().__init__(self.message)
 
     @property

@@ -140,6 +140,8 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
     requires = meta.get("requires") or {}
     if not isinstance(requires, dict):
         raise LockError(f"{where} has a malformed `_meta.requires`", "Regenerate it")
+    if not isinstance(meta.get("sources") or [], list):
+        raise LockError(f"{where} has a malformed `_meta.sources` (not a list)", "Regenerate it")
     sources = tuple(
         Source(name=s.get("name"), url=str(s.get("url", "")), verify_ssl=bool(s.get("verify_ssl")))
         for s in (meta.get("sources") or [])
@@ -175,13 +177,19 @@ def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
                 f"{where} has a malformed entry for {raw_name!r} in `{category}`",
                 "Regenerate it with `pipenv lock`",
             )
-        packages.append(_package(str(raw_name), entry))
+        packages.append(_package(str(raw_name), entry, where))
     packages.sort(key=lambda p: p.name)
     return tuple(packages)
 
 
-def _package(raw_name: str, entry: Mapping[str, Any]) -> Package:
-    hashes = tuple(sorted(str(h).lower() for h in entry.get("hashes") or ()))
+def _package(raw_name: str, entry: Mapping[str, Any], where: str) -> Package:
+    raw_hashes = entry.get("hashes") or []
+    if not isinstance(raw_hashes, list):
+        raise LockError(
+            f"{where} has a malformed `hashes` list for {raw_name!r}",
+            "Regenerate it with `pipenv lock`",
+        )
+    hashes = tuple(sorted(str(h).lower() for h in raw_hashes))
     fields: dict[str, Any] = {}
     for key in ID_FIELDS:
         if key in entry and entry[key] is not None:

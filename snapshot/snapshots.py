@@ -7,7 +7,7 @@ deleted): exactly the commits ``git log -- <lockfile>`` prints, newest first.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from snapshot.adapters.gitrepo import CommitInfo, GitRepository
 from snapshot.config import Settings
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STATUS_OK = "ok"
 STATUS_DELETED = "deleted"
 STATUS_INVALID = "invalid"
+_HERE = "\x00lock\x00"  # placeholder for the lock's location in cached error messages
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,14 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
             else:
                 cached = cache.get(blob)
                 if cached is None:
-                    where = f"{settings.lockfile} at {commit.short}"
-                    cached = summarize(repo.read_blob(blob), where)
+                    # Cached by blob, shared by every commit (and repo) with these bytes, so
+                    # the stored error names no place; it is named per commit below.
+                    cached = summarize(repo.read_blob(blob), _HERE)
                     cache.put(blob, cached)
                 summary = cached
+                if summary.error:
+                    here = f"{settings.lockfile} at {commit.short}"
+                    summary = replace(summary, error=summary.error.replace(_HERE, here, 1))
                 status = STATUS_INVALID if summary.error else STATUS_OK
             snapshots.append(
                 Snapshot(

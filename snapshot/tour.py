@@ -33,6 +33,6 @@ def tour(directory: str | Path, cache_dir: Path | None = None) -> DemoTour:
             f"snap {repo} show v3",
             f"snap {repo} verify --all",
             f"snap {repo} diff v2 v3 --json",
-            f"snap {repo} build v1        # needs a Docker engine and a base image",
+            f"snap {repo} build v1   # base image: [tool.snap] base_image or SNAP_BASE_IMAGE",
         ),
     )

@@ -132,6 +132,12 @@ def verify(settings: Settings, rev: str = "HEAD", all_revisions: bool = False) -
                 names = tags.get(commit.sha)
                 label = f"{names[0]} ({commit.short})" if names else commit.short
                 checks.append(_check_in_history(repo, settings, commit.sha, label))
+            if not checks:
+                # A gate that checked nothing must not pass (e.g. a mistyped --lockfile).
+                raise LockError(
+                    f"no commit in {repo.root} touches {settings.lockfile} or {settings.pipfile}",
+                    "Check --lockfile / [tool.snap] lockfile",
+                )
     return VerifyReport(checks=tuple(checks), pipenv_version=pipenv.pipenv_version())
 
 

@@ -12,6 +12,7 @@ costs one ``git log`` plus one pipe round-trip per blob, not a process per commi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -60,7 +61,7 @@ class GitRepository:
             self._repo = git.Repo(self.path, search_parent_directories=True)
         except (InvalidGitRepositoryError, NoSuchPathError) as e:
             raise GitError(
-                f"not a git repository: {self.path}",
+                f"not a git repository: {self.path.resolve()}",
                 "Run snap inside a git repository or pass --repo PATH",
             ) from e
         if self._repo.bare:
@@ -84,9 +85,11 @@ class GitRepository:
         if not rev or rev.startswith("-"):
             raise GitError(f"unknown revision '{rev}'", "Pass a sha, tag, branch or HEAD~N")
         try:
-            out = self._repo.git.log(
-                "-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", f"{rev}^{{commit}}", "--"
-            )
+            # rev-parse --verify names exactly one object: ranges such as v1..v2 are refused.
+            sha = self._repo.git.rev_parse("--verify", "--end-of-options", f"{rev}^{{commit}}")
+            if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha):  # e.g. "^v1" negates
+                raise GitCommandError(["git", "rev-parse", rev], 1, b"not a single commit")
+            out = self._repo.git.log("-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", sha, "--")
         except GitCommandError as e:
             if not self._has_commits():
                 raise GitError(

@@ -1,0 +1,258 @@
+"""Settings: precedence flags > SNAP_* environment > [tool.snap] > defaults, and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from repo_factory import new_history, pair
+
+from snapshot.cli import cli
+from snapshot.config import Settings, load_settings, read_tool_config
+from snapshot.errors import ConfigError
+
+BAD_PATH_TODO = 'Use e.g. lockfile = "services/api/Pipfile.lock".'
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SNAP_REPO", "SNAP_LOCKFILE", "SNAP_IMAGE", "SNAP_BASE_IMAGE", "SNAP_STATE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(tmp_path / "snap-cache"))
+
+
+def write_pyproject(root: Path, body: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "pyproject.toml"
+    path.write_text(body)
+    return path
+
+
+def tool_snap(lockfile: str) -> str:
+    return f'[project]\nname = "app"\n\n[tool.snap]\nlockfile = "{lockfile}"\n'
+
+
+# -- precedence ------------------------------------------------------------------------
+
+
+def test_defaults(tmp_path: Path):
+    settings = load_settings(tmp_path, environ={})
+
+    assert settings.lockfile == "Pipfile.lock"
+    assert settings.lock_dir == ""
+    assert settings.pipfile == "Pipfile"
+    assert settings.config_file is None
+    assert settings.repo == tmp_path
+
+
+def test_tool_snap_over_default(tmp_path: Path):
+    path = write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
+
+    settings = load_settings(tmp_path, environ={})
+
+    assert settings.lockfile == "svc/Pipfile.lock"
+    assert settings.lock_dir == "svc"
+    assert settings.pipfile == "svc/Pipfile"
+    assert settings.config_file == path
+
+
+def test_environment_over_tool_snap(tmp_path: Path):
+    write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
+
+    settings = load_settings(tmp_path, environ={"SNAP_LOCKFILE": "env/Pipfile.lock"})
+
+    assert settings.lockfile == "env/Pipfile.lock"
+
+
+def test_flag_over_environment_and_tool_snap(tmp_path: Path):
+    write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
+
+    settings = load_settings(
+        tmp_path, {"lockfile": "flag/Pipfile.lock"}, {"SNAP_LOCKFILE": "env/Pipfile.lock"}
+    )
+
+    assert settings.lockfile == "flag/Pipfile.lock"
+
+
+def test_flag_not_given_and_empty_environment_fall_through(tmp_path: Path):
+    write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
+
+    settings = load_settings(tmp_path, {"lockfile": None}, {"SNAP_LOCKFILE": ""})
+
+    assert settings.lockfile == "svc/Pipfile.lock"
+
+
+def test_repo_from_snap_repo_environment(tmp_path: Path):
+    write_pyproject(tmp_path / "elsewhere", tool_snap("x/Pipfile.lock"))
+
+    settings = load_settings(None, environ={"SNAP_REPO": str(tmp_path / "elsewhere")})
+
+    assert settings.repo == tmp_path / "elsewhere"
+    assert settings.lockfile == "x/Pipfile.lock"
+
+
+def test_cache_dir_from_environment(tmp_path: Path):
+    settings = load_settings(tmp_path, environ={"SNAP_CACHE_DIR": str(tmp_path / "c")})
+
+    assert settings.cache_dir == tmp_path / "c"
+
+
+def test_tool_snap_is_read_at_the_repository_root_from_a_subdirectory(tmp_path: Path):
+    h = new_history(tmp_path / "repo")
+    h.commit("svc", pair("requests-v1", "svc"))
+    h.close()
+    write_pyproject(tmp_path / "repo", tool_snap("svc/Pipfile.lock"))
+
+    settings = load_settings(tmp_path / "repo" / "svc", environ={})
+
+    assert settings.lockfile == "svc/Pipfile.lock"
+
+
+def test_pyproject_without_tool_snap(tmp_path: Path):
+    write_pyproject(tmp_path, '[project]\nname = "app"\n\n[tool.ruff]\nline-length = 100\n')
+
+    assert read_tool_config(tmp_path) == ({}, tmp_path / "pyproject.toml")
+
+
+def test_settings_are_frozen(tmp_path: Path):
+    settings = load_settings(tmp_path, environ={})
+
+    with pytest.raises(AttributeError):
+        settings.lockfile = "x/Pipfile.lock"  # type: ignore[misc]
+    assert isinstance(settings, Settings)
+
+
+# -- unknown keys ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("lockfle", "Did you mean 'lockfile'?"),
+        ("lock_file", "Did you mean 'lockfile'?"),
+        ("Lockfile", "Did you mean 'lockfile'?"),
+    ],
+)
+def test_unknown_key_names_the_closest_valid_one(tmp_path: Path, key: str, hint: str):
+    path = write_pyproject(tmp_path, f'[tool.snap]\n{key} = "Pipfile.lock"\n')
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == f"unknown key '{key}' in [tool.snap] of {path}. {hint}"
+    assert info.value.exit_code == 2
+
+
+def test_unknown_key_without_a_close_one_lists_the_valid_keys(tmp_path: Path):
+    path = write_pyproject(tmp_path, "[tool.snap]\nzzzzzzzz = 1\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    prefix = f"unknown key 'zzzzzzzz' in [tool.snap] of {path}. Valid keys: "
+    assert info.value.message.startswith(prefix)
+    assert "lockfile" in info.value.message[len(prefix) :].rstrip(".").split(", ")
+
+
+def test_unknown_key_through_the_cli_exits_2(tmp_path: Path):
+    h = new_history(tmp_path / "repo")
+    h.commit("v1", pair("requests-v1"))
+    h.close()
+    path = write_pyproject(h.path, '[tool.snap]\nlockfle = "Pipfile.lock"\n')
+
+    result = CliRunner().invoke(
+        cli, ["--repo", str(h.path), "show", "HEAD"], catch_exceptions=False
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: unknown key 'lockfle' in [tool.snap] of {path}. Did you mean 'lockfile'?\n"
+    )
+    assert result.stdout == ""
+
+
+# -- bad values ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/srv/app/Pipfile.lock",
+        "../Pipfile.lock",
+        "svc/../../Pipfile.lock",
+        "svc/poetry.lock",
+        "svc/Pipfile",
+        "svc/",
+    ],
+)
+def test_bad_lockfile_paths(tmp_path: Path, value: str):
+    write_pyproject(tmp_path, tool_snap(value))
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == (
+        "[tool.snap] lockfile must be a relative path to a file named Pipfile.lock inside the "
+        f"repository, got {value!r}. {BAD_PATH_TODO}"
+    )
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("toml_value", "shown"), [('""', "''"), ('"   "', "'   '"), ("5", "5")])
+def test_lockfile_must_be_a_non_empty_string(tmp_path: Path, toml_value: str, shown: str):
+    write_pyproject(tmp_path, f"[tool.snap]\nlockfile = {toml_value}\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == (
+        f"[tool.snap] lockfile must be a non-empty string, got {shown}. Fix it."
+    )
+
+
+def test_lockfile_path_is_normalised(tmp_path: Path):
+    settings = load_settings(tmp_path, {"lockfile": " ./svc//Pipfile.lock "}, {})
+
+    assert settings.lockfile == "svc/Pipfile.lock"
+    assert settings.pipfile == "svc/Pipfile"
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={"SNAP_LOCKFILE": "../Pipfile.lock"})
+
+    assert info.value.message.startswith("SNAP_LOCKFILE must be a relative path")
+
+
+def test_bad_flag_value_names_the_flag(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, {"lockfile": "/Pipfile.lock"}, {})
+
+    assert info.value.message.startswith("--lockfile must be a relative path")
+
+
+def test_empty_flag_value_names_the_flag_not_tool_snap(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, {"lockfile": ""}, {})
+
+    assert info.value.message == "--lockfile must be a non-empty string, got ''. Fix it."
+
+
+def test_invalid_toml(tmp_path: Path):
+    path = write_pyproject(tmp_path, "[tool.snap\nlockfile = 1\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message.startswith(f"{path} is not valid TOML (")
+    assert info.value.message.endswith("). Fix the file.")
+
+
+def test_tool_snap_must_be_a_table(tmp_path: Path):
+    path = write_pyproject(tmp_path, '[tool]\nsnap = "Pipfile.lock"\n')
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == f"[tool.snap] in {path} must be a table. Fix the file."
