@@ -225,13 +225,21 @@ class Builder:
             seconds=round(time.monotonic() - t0, 3),
         )
 
-    @staticmethod
-    def _proves(info: ImageInfo, src: RevisionSource) -> bool:
-        """Labels prove the image is this revision's: never trust a tag alone."""
-        return (
-            info.labels.get(LABEL_LOCK_ID) == src.lock.lock_id
-            and info.labels.get(LABEL_REVISION) == src.commit.sha
-        )
+    def _proves(self, info: ImageInfo, src: RevisionSource) -> bool:
+        """Labels prove the image is this revision's: never trust a tag alone.
+
+        A base image replaced since (same name, new id) also makes it stale; a base that
+        is no longer on the host does not, since the built image no longer needs it.
+        """
+        if (
+            info.labels.get(LABEL_LOCK_ID) != src.lock.lock_id
+            or info.labels.get(LABEL_REVISION) != src.commit.sha
+        ):
+            return False
+        if self.settings.recipe != "snap":
+            return True
+        base = self.engine.image(self.settings.base_image_for(src.lock.python_version))
+        return base is None or info.labels.get(LABEL_BASE_ID) == base.id
 
     def _labels(self, src: RevisionSource, kind: str, base: ImageInfo | None) -> dict[str, str]:
         labels = {
@@ -403,7 +411,12 @@ class Builder:
             return self.engine.build(
                 ctx,
                 dockerfile="Dockerfile",
-                labels=self._labels(src, "app", None) | {"snap.env_image_id": env.id},
+                labels=self._labels(src, "app", None)
+                | {
+                    "snap.env_image_id": env.id,
+                    "snap.base_image": env.labels.get("snap.base_image", ""),
+                    LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
+                },
                 network=False,
                 nocache=self.nocache,
                 on_output=self.progress.output,

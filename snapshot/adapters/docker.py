@@ -296,7 +296,12 @@ def write_context_tar(files: list[ContextFile], out: BinaryIO) -> None:
             info = tarfile.TarInfo(f.path)
             info.mode = 0o755 if f.mode & 0o111 else 0o644
             info.mtime = 0
-            if f.source is not None:
+            if f.mode & 0o170000 == 0o120000:  # git stores a symlink as its target's text
+                info.type = tarfile.SYMTYPE
+                info.linkname = f.data.decode()
+                info.mode = 0o777
+                tar.addfile(info)
+            elif f.source is not None:
                 info.size = f.source.stat().st_size
                 with f.source.open("rb") as src:
                     tar.addfile(info, src)
