@@ -42,14 +42,18 @@ def pipfile_hash(pipfile: bytes, where: str = "Pipfile", cache_dir: Path | None 
         key = hashlib.sha256(pipfile).hexdigest()
         cached = cache_dir / "pipfile-hashes" / pipenv_version() / key
         try:
-            return cached.read_text().strip()
+            value = cached.read_text().strip()
+            if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+                return value  # anything else is a torn write: compute it again
         except OSError:
             pass
     value = _pipenv_pipfile_hash(pipfile, where)
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(value)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+            tmp.write_text(value)
+            os.replace(tmp, cached)  # atomic: readers see all of it or nothing
         except OSError:
             pass  # the cache only saves time
     return value

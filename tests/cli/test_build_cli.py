@@ -7,6 +7,7 @@ Every image a test creates is removed when it ends.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files, init_repository
-from snapshot.adapters.pipenv import pipfile_hash
+from snapshot.adapters.pipenv import pipenv_version, pipfile_hash
 from snapshot.cli import cli
 from snapshot.demo import DemoRepository, create_demo
 from snapshot.lockfile import parse_lock
@@ -366,6 +367,25 @@ def test_a_stale_lock_is_reported_before_its_vcs_entry(
 
 
 def test_no_daemon(demo: DemoRepository, no_daemon: None, snap: Snap) -> None:
+    result = snap("--repo", demo.path, "build", "v1")
+
+    assert_error(result, UNREACHABLE)
+
+
+def test_a_truncated_pipfile_hash_in_the_cache_does_not_make_a_lock_stale(
+    demo: DemoRepository, no_daemon: None, snap: Snap, isolated_snap: Path
+) -> None:
+    # What a crash (or a concurrent reader) sees between creating the cache entry and
+    # writing it: an empty file. The lock is in sync, so snap must get as far as Docker.
+    with GitRepository(demo.path) as repo:
+        pipfile = repo.read_file(demo.revisions["v1"], "Pipfile")
+    assert pipfile is not None
+    entry = (
+        isolated_snap / "pipfile-hashes" / pipenv_version() / hashlib.sha256(pipfile).hexdigest()
+    )
+    entry.parent.mkdir(parents=True)
+    entry.write_text("")
+
     result = snap("--repo", demo.path, "build", "v1")
 
     assert_error(result, UNREACHABLE)
