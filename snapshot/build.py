@@ -17,8 +17,8 @@ import json
 import logging
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -56,6 +56,7 @@ LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_LOCK_ID = "snap.lock_id"
 LABEL_KIND = "snap.kind"  # "env" | "app"
 LABEL_BASE_ID = "snap.base_image_id"
+LABEL_RUN = "snap.run"  # JSON of the CMD and port baked into an app image
 LABEL_STAGE = "snap.stage"  # marks the throw-away install stage of an environment build
 
 
@@ -238,13 +239,21 @@ class Builder:
             return False
         if self.settings.recipe != "snap":
             return True
+        if info.labels.get(LABEL_RUN) != self._run_label():
+            return False  # [tool.snap] command or port changed since it was built
         base = self.engine.image(self.settings.base_image_for(src.lock.python_version))
         return base is None or info.labels.get(LABEL_BASE_ID) == base.id
+
+    def _run_label(self) -> str:
+        """How the app image runs (CMD and port): part of what the image is."""
+        return json.dumps({"command": self.settings.command_argv(), "port": self.settings.port})
 
     def _labels(self, src: RevisionSource, kind: str, base: ImageInfo | None) -> dict[str, str]:
         labels = {
             LABEL_REVISION: src.commit.sha,
-            LABEL_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+            # The commit's date, not the clock's: identical inputs then give identical
+            # images (and cache hits), as with SOURCE_DATE_EPOCH in reproducible builds.
+            LABEL_CREATED: src.commit.date,
             LABEL_LOCK_ID: src.lock.lock_id,
             LABEL_KIND: kind,
             "snap.python": src.lock.python or "",
@@ -312,21 +321,25 @@ class Builder:
         packages = [p for p in src.lock.default if target.applies(p.markers)]
         artifacts = self._artifacts(packages, target)
         self.progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
-        with tempfile.TemporaryFile() as ctx:
-            write_context_tar(env_context(base.id, packages, artifacts), ctx)
-            image_id = self.engine.build(
-                ctx,
-                dockerfile="Dockerfile",
-                labels=self._labels(src, "env", base),
-                network=False,
-                nocache=self.nocache,
-                on_output=self.progress.output,
-            )
-        self._check_installed(image_id, packages, target, src)
-        self.engine.tag(image_id, tag)
-        # The install stage holds every wheel; once the environment is tagged it is only
-        # dead weight on the host's disk.
-        self.engine.prune_dangling(f"{LABEL_STAGE}=install")
+        build_id = uuid.uuid4().hex
+        try:
+            with tempfile.TemporaryFile() as ctx:
+                labels = self._labels(src, "env", base)
+                context = env_context(base.id, packages, artifacts, build_id, labels)
+                write_context_tar(context, ctx)
+                image_id = self.engine.build(
+                    ctx,
+                    dockerfile="Dockerfile",
+                    network=False,
+                    nocache=self.nocache,
+                    on_output=self.progress.output,
+                )
+            self._check_installed(image_id, packages, target, src)
+            self.engine.tag(image_id, tag)
+        finally:
+            # The install stage holds every wheel: dead weight once the build is over.
+            # Only this build's stage carries this id, so concurrent builds are untouched.
+            self.engine.prune_dangling(f"{LABEL_STAGE}={build_id}")
         info = self.engine.image(tag)
         assert info is not None
         return info, False
@@ -404,19 +417,21 @@ class Builder:
     def _build_app(self, src: RevisionSource, env: ImageInfo) -> str:
         self.progress.step(f"adding the app files of {src.label}")
         files = app_context(src.files)
-        dockerfile = app_dockerfile(env.id, self.settings.port, self.settings.command_argv())
+        labels = self._labels(src, "app", None) | {
+            "snap.env_image_id": env.id,
+            LABEL_RUN: self._run_label(),
+            "snap.base_image": env.labels.get("snap.base_image", ""),
+            LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
+        }
+        dockerfile = app_dockerfile(
+            env.id, self.settings.port, self.settings.command_argv(), labels
+        )
         files.append(ContextFile("Dockerfile", dockerfile.encode()))
         with tempfile.TemporaryFile() as ctx:
             write_context_tar(files, ctx)
             return self.engine.build(
                 ctx,
                 dockerfile="Dockerfile",
-                labels=self._labels(src, "app", None)
-                | {
-                    "snap.env_image_id": env.id,
-                    "snap.base_image": env.labels.get("snap.base_image", ""),
-                    LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
-                },
                 network=False,
                 nocache=self.nocache,
                 on_output=self.progress.output,
@@ -452,7 +467,11 @@ def requirement_line(p: Package) -> str:
 
 
 def env_context(
-    base_id: str, packages: list[Package], artifacts: dict[str, Artifact]
+    base_id: str,
+    packages: list[Package],
+    artifacts: dict[str, Artifact],
+    build_id: str,
+    labels: dict[str, str],
 ) -> list[ContextFile]:
     files = [
         ContextFile(f"wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
@@ -463,26 +482,38 @@ def env_context(
             "requirements.txt", ("\n".join(requirement_line(p) for p in packages) + "\n").encode()
         )
     )
-    files.append(ContextFile("Dockerfile", env_dockerfile(base_id).encode()))
+    files.append(ContextFile("Dockerfile", env_dockerfile(base_id, build_id, labels).encode()))
     return files
 
 
-def env_dockerfile(base_id: str) -> str:
+def label_instruction(labels: dict[str, str]) -> str:
+    """One LABEL instruction for all labels: the classic builder commits a layer per
+    instruction, and labels passed through the build API become one instruction each."""
+    pairs = " \\\n      ".join(
+        f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in sorted(labels.items())
+    )
+    return f"LABEL {pairs}"
+
+
+def env_dockerfile(base_id: str, build_id: str, labels: dict[str, str]) -> str:
     # Two stages: the wheels live only in the first, so the final image carries the
     # installed packages and nothing else (no wheel files, no pip cache).
     # --root keeps pip's own install scheme of the base (dist-packages on Debian's
     # python, site-packages on python.org builds), then the tree is copied over /.
+    # The stage's last image is labelled with this build's id alone (after the RUN, so
+    # no other build shares the label), which lets this build prune exactly its own stage.
     return f"""\
 FROM {base_id} AS install
-LABEL {LABEL_STAGE}=install
 COPY wheels/ /snap/wheels/
 COPY requirements.txt /snap/requirements.txt
 RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-deps --require-hashes \\
     --no-cache-dir --disable-pip-version-check --root /snap/root \\
     --find-links /snap/wheels -r /snap/requirements.txt
+LABEL {LABEL_STAGE}={build_id}
 
 FROM {base_id}
 COPY --from=install /snap/root/ /
+{label_instruction(labels)}
 """
 
 
@@ -491,18 +522,20 @@ def app_context(files: list[ContextFile]) -> list[ContextFile]:
     return make_context(files, ignore=dockerignore_patterns(ignore), prefix="app/")
 
 
-def app_dockerfile(env_id: str, port: int, command: list[str]) -> str:
-    # Dependencies first (the environment image), code last: a code-only commit
-    # rebuilds one small layer. The app runs as an unprivileged numeric user that
-    # cannot modify its own code.
+def app_dockerfile(env_id: str, port: int, command: list[str], labels: dict[str, str]) -> str:
+    # Dependencies first (the environment image), then what is the same for every
+    # revision (cached), code last: a code-only commit rebuilds one small layer and the
+    # labels. The app runs as an unprivileged numeric user that cannot modify its code
+    # (COPY leaves the files owned by root).
     return f"""\
 FROM {env_id}
 WORKDIR /app
-COPY app/ /app/
 ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1
 EXPOSE {port}
 USER {APP_UID}:{APP_UID}
 CMD {json.dumps(command)}
+COPY app/ /app/
+{label_instruction(labels)}
 """
 
 

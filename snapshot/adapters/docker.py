@@ -205,8 +205,8 @@ class DockerEngine:
         context: BinaryIO,
         *,
         dockerfile: str,
-        labels: Mapping[str, str],
         network: bool,
+        labels: Mapping[str, str] | None = None,
         nocache: bool = False,
         on_output: OutputSink | None = None,
     ) -> str:
@@ -218,7 +218,7 @@ class DockerEngine:
                 fileobj=context,
                 custom_context=True,
                 dockerfile=dockerfile,
-                labels=dict(labels),
+                labels=dict(labels or {}),
                 network_mode=None if network else "none",
                 rm=True,
                 forcerm=True,

@@ -433,10 +433,14 @@ def test_both_images_carry_the_provenance_labels(
     }
     app, env = labels(builds.app("v1")), labels(builds.env("v1"))
 
+    committed = subprocess.run(
+        ["git", "log", "-1", "--format=%cI", "v1"], cwd=demo.path, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
     for found in (app, env):
         assert {k: found.get(k) for k in common} == common
-        created = datetime.fromisoformat(found["org.opencontainers.image.created"])
-        assert builds.started <= created <= datetime.now(UTC)
+        # The commit's date, so identical inputs build identical images.
+        assert found["org.opencontainers.image.created"] == committed
     assert len(app["snap.lock_id"]) == 64
     assert env["snap.base_image"] == base_image
     assert env["snap.base_image_id"] == image_id(base_image)
@@ -517,13 +521,11 @@ def test_an_image_wearing_the_tag_with_other_labels_is_rebuilt(
     original_v1 = image_id(v1_tag)
     docker("tag", v2_image, v1_tag)
     assert image_id(v1_tag) == image_id(v2_image)
-    try:
-        doc = build_json(demo.path, "v1")
-    finally:
-        # The original v1 image lost its tag above; it is this module's to remove.
-        docker("rmi", original_v1, check=False)
+    doc = build_json(demo.path, "v1")
 
     assert doc["cached"] is False
+    # Same revision, same lock, same base: the rebuild is the very same image again.
+    assert doc["image_id"] == original_v1
     assert doc["image"] == v1_tag
     assert doc["image_id"] == image_id(v1_tag) != image_id(v2_image)
     found = labels(v1_tag)
@@ -619,10 +621,8 @@ def test_a_revision_built_twice_from_empty_caches_is_the_same(
             assert any((cache / "artifacts").iterdir()), "nothing was downloaded"
             return doc, installed_in(doc["image"])
         finally:
-            # Every tagged image of this build goes, so the next one starts from nothing too.
-            # The untagged install stage of each --no-cache build stays: it is layer cache
-            # that a concurrent build on this engine may be using, so it is not ours to
-            # delete (`docker image prune` reclaims it).
+            # Every image of this build goes, so the next one starts from nothing too
+            # (snap itself removes the untagged install stage of the environment build).
             remove_images(image_name)
 
     first, first_installed = build_from_nothing(tmp_path / "cache-1")
@@ -755,3 +755,53 @@ def test_a_new_base_image_is_not_hidden_behind_an_already_built_app_image(
 
     assert after["cached"] is False
     assert base_of_env == rebased_id
+
+
+# -- other builds on the same engine ---------------------------------------------------
+
+
+@pytest.mark.docker
+def test_an_environment_build_leaves_other_builds_install_stages_alone(
+    demo: DemoRepository, image_name: str, monkeypatch: pytest.MonkeyPatch, shared_cache: Path
+) -> None:
+    # An untagged image labelled as an install stage that this build did not make: the
+    # in-flight stage of a concurrent `snap build` on the same engine looks exactly so.
+    # Deleting it makes that build fail ("unknown parent image ID").
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache))
+    foreign = docker(
+        "build", "-q", "-",
+        stdin=f"FROM {BASE}\nLABEL snap.stage=install snaptest.owner={image_name}\n",
+    ).stdout.strip()  # fmt: skip
+    assert labels(foreign)["snap.stage"] == "install"
+    try:
+        doc = build_json(demo.path, "v1")
+        survived = inspect(foreign) is not None
+    finally:
+        docker("rmi", foreign, check=False)
+
+    assert doc["cached"] is False
+    assert survived, "snap build removed an install stage that another build owns"
+
+
+@pytest.mark.docker
+def test_a_changed_command_or_port_is_not_hidden_behind_an_already_built_app_image(
+    demo: DemoRepository, image_name: str, monkeypatch: pytest.MonkeyPatch, shared_cache: Path
+) -> None:
+    # command and port are baked into the app image (CMD, EXPOSE): a config change must
+    # give an image that runs the new way, not the cached one.
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache))
+    before = build_json(demo.path, "v1")
+    pyproject = demo.path / "pyproject.toml"
+    original = pyproject.read_text()
+    pyproject.write_text(original + "port = 9000\n")
+    try:
+        after = build_json(demo.path, "v1")
+        again = build_json(demo.path, "v1")
+        cmd = json.loads(labels(after["image"])["snap.run"])
+    finally:
+        pyproject.write_text(original)
+        remove_images(image_name, {before["image_id"]})
+
+    assert (before["cached"], after["cached"], again["cached"]) == (False, False, True)
+    assert cmd["port"] == 9000
+    assert "0.0.0.0:9000" in cmd["command"]
