@@ -213,7 +213,9 @@ class Builder:
         t0: float,
     ) -> BuildResult:
         if env_image is None and self.settings.recipe == "snap":
-            env_image = env_tag(self.settings, src.lock.lock_id)
+            tag = env_tag(self.settings, src.lock.lock_id)
+            # A cache hit needs no environment image; report one only if it is still here.
+            env_image = tag if self.engine.image(tag) else None
         return BuildResult(
             image=app_tag(self.settings, src.commit.sha),
             image_id=info.id,
@@ -241,7 +243,7 @@ class Builder:
             return True
         if info.labels.get(LABEL_RUN) != self._run_label():
             return False  # [tool.snap] command or port changed since it was built
-        base = self.engine.image(self.settings.base_image_for(src.lock.python_version))
+        base = self.engine.image(self.settings.base_image_for(src.lock.python_minor))
         return base is None or info.labels.get(LABEL_BASE_ID) == base.id
 
     def _run_label(self) -> str:
@@ -263,14 +265,14 @@ class Builder:
         if src.source_url:
             labels[LABEL_SOURCE] = src.source_url
         if base is not None:
-            labels["snap.base_image"] = self.settings.base_image_for(src.lock.python_version)
+            labels["snap.base_image"] = self.settings.base_image_for(src.lock.python_minor)
             labels[LABEL_BASE_ID] = base.id
         return labels
 
     # -- base image and target platform ----------------------------------------------
 
     def _base(self, src: RevisionSource) -> tuple[ImageInfo, TargetPlatform]:
-        ref = self.settings.base_image_for(src.lock.python_version)
+        ref = self.settings.base_image_for(src.lock.python_minor)
         info = self.engine.image(ref)
         if info is None:
             self.progress.step(f"base image {ref} is not local; trying to pull it")

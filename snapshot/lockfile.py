@@ -98,6 +98,15 @@ class LockFile:
         return self.python_full_version or self.python_version
 
     @property
+    def python_minor(self) -> str | None:
+        """MAJOR.MINOR of the required python, from python_version or python_full_version."""
+        if self.python_version:
+            return self.python_version
+        if self.python_full_version:
+            return ".".join(self.python_full_version.split(".")[:2])
+        return None
+
+    @property
     def short_id(self) -> str:
         return short_lock_id(self.lock_id)
 

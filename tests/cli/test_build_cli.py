@@ -513,3 +513,73 @@ def test_recipe_dockerfile_without_a_dockerfile(
         'Commit one or use recipe = "snap".\n',
     )
     assert local_tags(image_name) == set()
+
+
+@pytest.mark.docker
+def test_a_lock_pinning_a_full_python_version_is_checked_against_the_base(
+    demo: DemoRepository,
+    image_name: str,
+    snap: Snap,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_snap: Path,
+) -> None:
+    # python_full_version alone (no python_version): the {python} placeholder still takes
+    # the lock's major.minor, and the patch level must match exactly.
+    pipfile = (
+        (demo.path / "Pipfile")
+        .read_text()
+        .replace('python_version = "3.11"', 'python_full_version = "3.11.9"')
+    )
+    lock = head_lock(demo)
+    lock["_meta"]["requires"] = {"python_full_version": "3.11.9"}
+    sha = commit_on(demo, relocked(pipfile, lock), "Pin python 3.11.9")
+    full = docker(
+        "run", "--rm", "--network", "none", "snap-base/python:3.11",
+        "python3", "-c", "import platform; print(platform.python_version())",
+    ).stdout.strip()  # fmt: skip
+
+    result = snap("--repo", demo.path, "build", "--quiet")
+
+    assert_error(
+        result,
+        f"Error: HEAD ({sha[:12]}) locks python 3.11.9 but snap-base/python:3.11 has python "
+        f"{full}. Use a base image with exactly that interpreter.\n",
+    )
+    assert local_tags(image_name) == set()
+
+
+@pytest.mark.docker
+def test_a_lock_in_a_subdirectory_builds_that_directory_only(
+    demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A monorepo: the service lives in svc/, with its own Pipfile and lock; the app image
+    # holds svc/'s files at /app and nothing from the rest of the repository.
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
+    moved: dict[str, str | None] = {}
+    for rel in ("app.py", "Pipfile", "Pipfile.lock", "model/model.json"):
+        moved[f"svc/{rel}"] = (demo.path / rel).read_text()
+        moved[rel] = None
+    moved["pyproject.toml"] = '[tool.snap]\nlockfile = "svc/Pipfile.lock"\n'
+    sha = commit_on(demo, moved, "Move the service into svc/")
+
+    result = snap("--repo", demo.path, "build", "--json", "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["image"] == f"{image_name}:{sha[:12]}"
+    listing = docker("run", "--rm", "--network", "none", doc["image"], "ls", "/app").stdout
+    assert set(listing.split()) == {"app.py", "Pipfile", "Pipfile.lock", "model"}
+
+
+@pytest.mark.docker
+def test_build_progress_streams_dockers_output(
+    demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
+
+    result = snap("--repo", demo.path, "build", "v2.1", "--progress")
+
+    assert result.exit_code == 0, result.stderr
+    assert "snap: adding the app files of v2.1" in result.stderr
+    assert re.search(r"^Step \d+/\d+ : COPY app/ /app/$", result.stderr, re.M), result.stderr
+    assert result.stdout.startswith(f"{image_name}:{demo.revisions['v2.1'][:12]}  (built")
