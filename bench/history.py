@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from snapshot.demo import demo_files
@@ -66,7 +67,7 @@ def snap_list(repo: Path, env: dict[str, str]) -> None:
     )  # fmt: skip
 
 
-def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., None], *args: object) -> float:
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0

@@ -1,0 +1,62 @@
+"""`python -m bench --tiny` end to end: real snap builds, real seed builds, real JSON.
+
+The local package index and pypiserver live under ~/.cache/snap-bench and are reused: the
+first run on a machine downloads them from PyPI through the host's pip configuration
+(about 30 s more); later runs take about a minute. The benchmark takes a host-wide lock,
+so it waits for (rather than disturbs) a benchmark already running.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_PAIRS = {"cold-build", "size"}
+
+
+@pytest.mark.docker
+def test_tiny_benchmark_writes_positive_results(tmp_path: Path, base_image: str) -> None:
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--runs", "1", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    doc = json.loads(output.read_text())
+    assert doc["schema_version"] == 1
+    assert doc["machine"]["cpu_count"] > 0
+    assert doc["machine"]["memory_bytes"] > 0
+    assert doc["machine"]["docker"]["server_version"]
+    assert set(doc["pairs"]) == TINY_PAIRS
+    for name, pair in doc["pairs"].items():
+        assert pair["runs"] == 1, name
+        for side in ("snap", "alternative"):
+            assert pair[side]["median"] > 0, (name, side)
+            assert pair[side]["min"] <= pair[side]["median"] <= pair[side]["max"], (name, side)
+        assert pair["ratio"] > 0, name
+        assert isinstance(pair["met"], bool), name
+        assert pair["goal"], name
+    # The cold build really was cold, and the seed really installed from the local index.
+    cold = doc["pairs"]["cold-build"]["details"]
+    assert cold["snap_layer_cache_hits"] == [0]
+    assert cold["seed_files_from_local_index"] > 0
+
+    assert "cold-build" in done.stdout and "size" in done.stdout
+    repositories = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    left = [r for r in repositories if r.startswith("snapbench-")]
+    assert left == [], f"the benchmark left images behind: {left}"
