@@ -583,3 +583,48 @@ def test_build_progress_streams_dockers_output(
     assert "snap: adding the app files of v2.1" in result.stderr
     assert re.search(r"^Step \d+/\d+ : COPY app/ /app/$", result.stderr, re.M), result.stderr
     assert result.stdout.startswith(f"{image_name}:{demo.revisions['v2.1'][:12]}  (built")
+
+
+@pytest.mark.docker
+def test_a_failing_build_is_one_line_and_tags_nothing(
+    dockerfile_repo: GitRepository, image_name: str, snap: Snap
+) -> None:
+    with GitRepository(dockerfile_repo.root) as repo:
+        sha = commit_files(repo, {"Dockerfile": DOCKERFILE + "RUN exit 3\n"}, "Break the build")
+
+    result = snap("--repo", dockerfile_repo.root, "build", "--quiet")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("Error: docker build failed: The command '/bin/sh -c exit 3'")
+    assert "Traceback" not in result.stderr
+    assert local_tags(image_name) == set(), f"a failed build of {sha[:12]} left a tag"
+
+
+@pytest.mark.docker
+def test_a_package_without_a_wheel_for_the_platform_is_refused(
+    demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docopt 0.6.2 is published as an sdist only; snap installs wheels only. (pip looks
+    # for a wheel before it checks any hash, so the recorded hash need not be real.)
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
+    pipfile = (
+        (demo.path / "Pipfile")
+        .read_text()
+        .replace("[packages]\n", '[packages]\ndocopt = "==0.6.2"\n')
+    )
+    lock = head_lock(demo)
+    lock["default"]["docopt"] = {"hashes": ["sha256:" + "0" * 64], "version": "==0.6.2"}
+    sha = commit_on(demo, relocked(pipfile, lock), "Add docopt")
+
+    result = snap("--repo", demo.path, "build", "--quiet")
+
+    assert_error(
+        result,
+        "Error: no wheel of docopt 0.6.2 for CPython 3.11 on manylinux_2_36_x86_64; snap "
+        "installs wheels only and never builds sdists. Pin a version that publishes a wheel "
+        "for this platform, or use a base image whose platform has one.\n",
+    )
+    assert local_tags(image_name) == set(), f"{sha[:12]} left a tag"
