@@ -36,15 +36,12 @@ from snapshot.adapters.docker import (
 from snapshot.adapters.gitrepo import CommitInfo, GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
-from snapshot.lockfile import LockFile, Package, parse_lock
+from snapshot.lockfile import LockFile, Package
 from snapshot.snapshots import (
     open_repository,
-    read_lock_bytes,
-    read_pipfile_bytes,
-    revision_label,
 )
 from snapshot.target import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
-from snapshot.verify import hermetic_problems, stale_problem
+from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
 log = logging.getLogger(__name__)
@@ -135,18 +132,12 @@ def built_images(settings: Settings) -> dict[str, str]:
 
 def read_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionSource:
     """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
-    commit, data = read_lock_bytes(repo, settings, rev)
-    label = revision_label(rev, commit)
-    lock = parse_lock(data, f"{settings.lockfile} at {label}")
-    from snapshot.adapters import pipenv  # imported late: pipenv is slow to import
-
-    pipfile = read_pipfile_bytes(repo, settings, rev, commit)
-    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}", settings.cache_dir)
-    problems = [p for p in (stale_problem(lock, expected), *hermetic_problems(lock)) if p]
-    if problems:
-        first = problems[0]
+    checked = gate(repo, settings, rev)
+    commit, label, lock = checked.commit, checked.label, checked.lock
+    if checked.problems:
+        first = checked.problems[0]
         what = f"{first.package}: {first.message}" if first.package else first.message
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        more = f" (and {len(checked.problems) - 1} more)" if len(checked.problems) > 1 else ""
         raise BuildError(
             f"{label} cannot be built exactly: {what}{more}",
             f"Run `snap verify {rev}` for every problem",

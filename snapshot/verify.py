@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from snapshot.adapters import pipenv
-from snapshot.adapters.gitrepo import GitRepository
+from snapshot.adapters.gitrepo import CommitInfo, GitRepository
 from snapshot.config import Settings
 from snapshot.errors import LockError
 from snapshot.lockfile import LockFile, parse_lock
@@ -95,25 +95,39 @@ def stale_problem(lock: LockFile, pipfile_hash: str) -> Problem | None:
     )
 
 
-def check_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionCheck:
-    """Check one revision; a missing or malformed lock/Pipfile raises LockError."""
+@dataclass(frozen=True)
+class GateResult:
+    """A revision's lock and everything that stops it from being installed exactly."""
+
+    commit: CommitInfo
+    label: str
+    lock: LockFile
+    pipfile_hash: str  # what the installed pipenv computes from the revision's Pipfile
+    problems: tuple[Problem, ...]
+
+
+def gate(repo: GitRepository, settings: Settings, rev: str) -> GateResult:
+    """The `pipenv install --deploy` gate for REV; a missing/malformed lock raises LockError."""
     commit, data = read_lock_bytes(repo, settings, rev)
     label = revision_label(rev, commit)
     lock = parse_lock(data, f"{settings.lockfile} at {label}")
     pipfile = read_pipfile_bytes(repo, settings, rev, commit)
     expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}", settings.cache_dir)
-    problems = []
     stale = stale_problem(lock, expected)
-    if stale:
-        problems.append(stale)
-    problems += hermetic_problems(lock)
+    problems = ([stale] if stale else []) + hermetic_problems(lock)
+    return GateResult(commit, label, lock, expected, tuple(problems))
+
+
+def check_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionCheck:
+    """Check one revision; a missing or malformed lock/Pipfile raises LockError."""
+    result = gate(repo, settings, rev)
     return RevisionCheck(
-        revision=commit.sha,
-        label=label,
-        lock_id=lock.lock_id,
-        pipfile_hash=expected,
-        locked_hash=lock.pipfile_hash,
-        problems=tuple(problems),
+        revision=result.commit.sha,
+        label=result.label,
+        lock_id=result.lock.lock_id,
+        pipfile_hash=result.pipfile_hash,
+        locked_hash=result.lock.pipfile_hash,
+        problems=result.problems,
     )
 
 

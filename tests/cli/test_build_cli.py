@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from repo_factory import Snap, dump_lock, lock_text, pipfile_text
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files, init_repository
 from snapshot.adapters.pipenv import pipenv_version, pipfile_hash
 from snapshot.cli import cli
 from snapshot.demo import DemoRepository, create_demo
 from snapshot.lockfile import parse_lock
-from tests.repo_factory import Snap, dump_lock, lock_text, pipfile_text
 
 NO_SOCKET = "unix:///tmp/nonexistent-docker.sock"
 UNREACHABLE = (
