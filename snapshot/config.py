@@ -14,11 +14,9 @@ import re
 import shlex
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import platformdirs
 
 from snapshot.errors import ConfigError
 
@@ -124,6 +122,13 @@ DEFAULT_BASE_IMAGE = "python:{python}-slim"
 DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
 
 
+def _user_dir(kind: str) -> Path:
+    import platformdirs  # only when no SNAP_*_DIR says where: it costs an import per command
+
+    found = platformdirs.user_cache_dir if kind == "cache" else platformdirs.user_state_dir
+    return Path(found(APP_NAME))
+
+
 @dataclass(frozen=True)
 class Settings:
     repo: Path
@@ -133,8 +138,8 @@ class Settings:
     command: str = DEFAULT_COMMAND
     port: int = 8000
     recipe: str = "snap"
-    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
-    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+    cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
+    state_dir: Path = field(default_factory=lambda: _user_dir("state"))
     config_file: Path | None = None
 
     @property
@@ -218,10 +223,12 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
-    settings = Settings(repo=repo_path, config_file=config_file)
-    if env.get("SNAP_CACHE_DIR"):
-        settings = replace(settings, cache_dir=Path(env["SNAP_CACHE_DIR"]))
-    if env.get("SNAP_STATE_DIR"):
-        settings = replace(settings, state_dir=Path(env["SNAP_STATE_DIR"]))
     known = {f.name for f in fields(Settings)}
-    return replace(settings, **{k: v for k, v in values.items() if k in known})
+    given: dict[str, Any] = {k: v for k, v in values.items() if k in known}
+    given["cache_dir"] = Path(env["SNAP_CACHE_DIR"]) if env.get("SNAP_CACHE_DIR") else None
+    given["state_dir"] = Path(env["SNAP_STATE_DIR"]) if env.get("SNAP_STATE_DIR") else None
+    return Settings(
+        repo=repo_path,
+        config_file=config_file,
+        **{k: v for k, v in given.items() if v is not None},
+    )

@@ -83,12 +83,13 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
 
         images = built_images(settings)
     with open_repository(settings) as repo:
-        commits = repo.commits_touching(settings.lockfile)
+        changes = repo.changes_of(settings.lockfile)
         tags = repo.tags_by_commit()
         cache = LockSummaryCache(settings.cache_dir)
         snapshots = []
-        for commit in commits:
-            blob = repo.blob_id(commit.sha, settings.lockfile)
+        for change in changes:
+            commit = change.commit
+            blob = change.blob if change.blob_known else repo.blob_id(commit.sha, settings.lockfile)
             if blob is None:
                 summary = LockSummary(None, None, None, None)
                 status = STATUS_DELETED

@@ -40,6 +40,15 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
+class PathChange:
+    """A commit that changed a path, and the path's blob after it (None: deleted)."""
+
+    commit: CommitInfo
+    blob: str | None
+    blob_known: bool
+
+
+@dataclass(frozen=True)
 class TreeFile:
     """A file in a revision's tree: its path, mode and bytes."""
 
@@ -110,22 +119,42 @@ class GitRepository:
             return False
         return True
 
+    def _log(self, *args: str) -> str:
+        try:
+            return str(self._repo.git.log(*args))
+        except GitCommandError as e:
+            if not self._has_commits():  # asked only on failure: it costs a process
+                return ""
+            raise GitError(f"git log failed: {e.stderr.strip()}", "Check the repository") from e
+
     def commits_touching(self, *paths: str) -> list[CommitInfo]:
         """Commits that changed any of PATHS, newest first: exactly ``git log -- PATHS``."""
-        if not self._has_commits():
-            return []
-        try:
-            out = self._repo.git.log(f"--format=%H{_FIELD}%cI{_FIELD}%s{_RECORD}", "--", *paths)
-        except GitCommandError as e:
-            raise GitError(f"git log failed: {e.stderr.strip()}", "Check the repository") from e
-        commits = []
+        return [change.commit for change in self.changes_of(*paths)]
+
+    def changes_of(self, *paths: str) -> list[PathChange]:
+        """``git log -- PATHS`` with, per commit, the new blob id of the (first) path.
+
+        The blob ids come from the same ``git log --raw`` run, so listing a long history
+        needs no object look-up per commit. Merge commits print no raw lines; their blob
+        is left unknown (``blob_known`` False) for the caller to look up.
+        """
+        out = self._log(
+            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s", "--raw", "--no-abbrev", "--", *paths
+        )
+        changes = []
         for record in out.split(_RECORD):
-            record = record.strip("\n")
-            if not record:
+            if not record.strip():
                 continue
-            sha, date, subject = record.split(_FIELD, 2)
-            commits.append(CommitInfo(sha=sha, date=date, subject=subject))
-        return commits
+            header, _, raw = record.partition("\n")
+            sha, date, subject = header.split(_FIELD, 2)
+            blob, known = None, False
+            for line in raw.splitlines():
+                meta, _, path = line.partition("\t")
+                if line.startswith(":") and path == paths[0]:
+                    new = meta.split()[3]
+                    blob, known = (None if set(new) == {"0"} else new), True
+            changes.append(PathChange(CommitInfo(sha, date, subject), blob, known))
+        return changes
 
     def last_commit_touching(self, rev: str, path: str) -> str | None:
         """The newest commit at or before REV that changed PATH, or None."""
