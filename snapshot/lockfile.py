@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from snapshot.errors import LockError
 
 # Pipenv has written pipfile-spec 6 since 2018; a different number means a format
@@ -192,6 +190,10 @@ def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
 
 
 def _package(raw_name: str, entry: Mapping[str, Any], where: str) -> Package:
+    # Imported here: a repeat `snap list` answers from cached summaries and parses no lock,
+    # and packaging.utils (which loads packaging.tags) is a fifth of its import time.
+    from packaging.utils import canonicalize_name
+
     raw_hashes = entry.get("hashes") or []
     if not isinstance(raw_hashes, list):
         raise LockError(
