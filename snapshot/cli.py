@@ -39,6 +39,8 @@ def emit(text: str) -> None:
     click.echo(text)
 
 
+QUIET = "snap.quiet"  # ctx.meta key: the global -q, for commands that print progress
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 
 
@@ -77,6 +79,7 @@ def cli(
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    ctx.meta[QUIET] = quiet
     ctx.obj = load_settings(repo, {"lockfile": lockfile})
 
 
@@ -156,7 +159,12 @@ def diff_command(
 
 @cli.command("verify")
 @click.argument("rev", default="HEAD")
-@click.option("--all", "all_revisions", is_flag=True, help="Check every snapshot.")
+@click.option(
+    "--all",
+    "all_revisions",
+    is_flag=True,
+    help="Check every commit that changed the lock or its Pipfile.",
+)
 @json_option
 @click.pass_context
 def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: bool) -> None:
@@ -244,7 +252,8 @@ def build_command(
     """
     from snapshot import build, render
 
-    reporter = StderrProgress(stream_output=progress is True, quiet=progress is False)
+    quiet = progress is False or ctx.meta.get(QUIET, False)  # build --quiet, or snap -q
+    reporter = StderrProgress(stream_output=progress is True, quiet=quiet)
     result = build.build_revision(settings_of(ctx), rev, nocache=no_cache, progress=reporter)
     emit(render.render_json(render.build_doc(result)) if as_json else render.build_text(result))
 

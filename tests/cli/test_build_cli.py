@@ -223,12 +223,13 @@ def test_build_text_of_a_built_revision(
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize("quiet", [["build", "v1", "--quiet"], ["-q", "build", "v1"]])
 def test_build_quiet_prints_only_the_result(
-    built: Built, snap: Snap, monkeypatch: pytest.MonkeyPatch
+    built: Built, snap: Snap, monkeypatch: pytest.MonkeyPatch, quiet: list[str]
 ) -> None:
     use_image(monkeypatch, built.name)
 
-    result = snap("--repo", built.demo.path, "build", "v1", "--quiet", "--json")
+    result = snap("--repo", built.demo.path, *quiet, "--json")
 
     assert result.exit_code == 0
     assert result.stderr == ""
