@@ -128,18 +128,25 @@ class GitRepository:
             raise GitError(f"git log failed: {e.stderr.strip()}", "Check the repository") from e
 
     def commits_touching(self, *paths: str) -> list[CommitInfo]:
-        """Commits that changed any of PATHS, newest first: exactly ``git log -- PATHS``."""
-        return [change.commit for change in self.changes_of(*paths)]
+        """Commits that changed any of PATHS (all commits without PATHS), newest first:
+        exactly ``git log -- PATHS``."""
+        out = self._log(f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s", "--", *paths)
+        commits = []
+        for record in out.split(_RECORD):
+            if record.strip():
+                sha, date, subject = record.strip("\n").split(_FIELD, 2)
+                commits.append(CommitInfo(sha, date, subject))
+        return commits
 
-    def changes_of(self, *paths: str) -> list[PathChange]:
-        """``git log -- PATHS`` with, per commit, the new blob id of the (first) path.
+    def changes_of(self, path: str) -> list[PathChange]:
+        """``git log -- PATH`` with, per commit, PATH's new blob id.
 
         The blob ids come from the same ``git log --raw`` run, so listing a long history
         needs no object look-up per commit. Merge commits print no raw lines; their blob
         is left unknown (``blob_known`` False) for the caller to look up.
         """
         out = self._log(
-            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s", "--raw", "--no-abbrev", "--", *paths
+            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s", "--raw", "--no-abbrev", "--", path
         )
         changes = []
         for record in out.split(_RECORD):
@@ -149,8 +156,8 @@ class GitRepository:
             sha, date, subject = header.split(_FIELD, 2)
             blob, known = None, False
             for line in raw.splitlines():
-                meta, _, path = line.partition("\t")
-                if line.startswith(":") and path == paths[0]:
+                meta, _, changed = line.partition("\t")
+                if line.startswith(":") and changed == path:
                     new = meta.split()[3]
                     blob, known = (None if set(new) == {"0"} else new), True
             changes.append(PathChange(CommitInfo(sha, date, subject), blob, known))

@@ -87,6 +87,23 @@ def test_commits_touching_is_exactly_git_log(merged: History):
     assert merged.shas["after"] not in expected
 
 
+def test_changes_of_gives_each_commits_blob_as_git_does(merged: History):
+    # Blob ids come from `git log --raw`; a merge prints no raw line and is left unknown.
+    h = merged
+    h.commit("deleted", {"Pipfile.lock": None})
+    changes = h.repo.changes_of("Pipfile.lock")
+
+    shas = [c.commit.sha for c in changes]
+    assert shas == [c.sha for c in h.repo.commits_touching("Pipfile.lock")]
+    assert shas == git(h.path, "log", "--format=%H", "--", "Pipfile.lock").split()
+    for change in changes:
+        if change.blob_known:
+            assert change.blob == h.repo.blob_id(change.commit.sha, "Pipfile.lock")
+    by_sha = {c.commit.sha: c for c in changes}
+    assert by_sha[h.shas["deleted"]].blob is None and by_sha[h.shas["deleted"]].blob_known
+    assert not by_sha[h.shas["merge feature"]].blob_known
+
+
 def test_commits_touching_several_paths_is_exactly_git_log(merged: History):
     expected = git(merged.path, "log", "--format=%H", "--", "Pipfile.lock", "Pipfile").split()
 
