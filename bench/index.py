@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import BenchError
+from bench.timing import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,7 @@ def serve(directory: Path, executable: Path, log_path: Path) -> Iterator[IndexSe
         log.info("index: serving %s at %s", directory, server.url)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _free_port() -> int:

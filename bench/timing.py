@@ -141,10 +141,10 @@ def run_timed(
     try:
         returncode = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        _stop(proc)
+        stop_process(proc)
         raise BenchError(f"{' '.join(argv)} took more than {timeout:.0f} s") from e
     except BaseException:  # Ctrl-C: the clean-up that follows needs the build to be gone
-        _stop(proc)
+        stop_process(proc)
         raise
     seconds = time.monotonic() - started
     for reader in readers:
@@ -157,7 +157,8 @@ def run_timed(
     return run
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop_process(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """Ask PROC to end, and kill it if it has not within 10 s."""
     proc.terminate()
     try:
         proc.wait(timeout=10)

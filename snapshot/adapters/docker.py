@@ -35,8 +35,6 @@ class ImageInfo:
     id: str
     tags: tuple[str, ...]
     labels: dict[str, str]
-    size: int
-    created: str
 
 
 def _explain(e: Exception) -> DockerError:
@@ -59,13 +57,12 @@ def _explain(e: Exception) -> DockerError:
 
 
 def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
-    config = attrs.get("Config") or {}
+    """From an image inspect (labels under Config) or an image-list entry (labels on top)."""
+    labels = (attrs.get("Config") or {}).get("Labels") if "Config" in attrs else attrs.get("Labels")
     return ImageInfo(
         id=attrs["Id"],
         tags=tuple(attrs.get("RepoTags") or ()),
-        labels=dict(config.get("Labels") or {}),
-        size=int(attrs.get("Size") or 0),
-        created=str(attrs.get("Created") or ""),
+        labels=dict(labels or {}),
     )
 
 
@@ -111,12 +108,8 @@ class DockerEngine:
             found = self._api.images(name=repository)
         except (docker.errors.APIError, RequestsConnectionError) as e:
             raise _explain(e) from e
-        out = []
-        for summary in found:
-            info = self.image(summary["Id"])
-            if info:
-                out.append(info)
-        return out
+        # The list already carries ids, tags and labels: no inspect per image.
+        return [_image_info(summary) for summary in found]
 
     def pull(self, ref: str) -> ImageInfo:
         try:
@@ -139,16 +132,6 @@ class DockerEngine:
             self._api.tag(image_id, repository, tag, force=True)
         except docker.errors.APIError as e:
             raise _explain(e) from e
-
-    def untag(self, ref: str) -> None:
-        """Remove a tag (and the image if nothing else holds it); absent is fine."""
-        try:
-            self._api.remove_image(ref, noprune=False)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as e:
-            if e.status_code != 404:
-                log.warning("could not remove %s: %s", ref, e)
 
     def remove_image(self, image_id: str) -> None:
         try:
