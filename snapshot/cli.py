@@ -7,15 +7,19 @@ its traceback, because it is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from snapshot import __version__
-from snapshot.config import Settings, load_settings
+from snapshot.config import TARGETS, Settings, load_settings
 from snapshot.errors import SnapError
+
+if TYPE_CHECKING:
+    from snapshot.deploy import DeployResult
 
 
 class ReportedError(click.ClickException):
@@ -256,6 +260,147 @@ def build_command(
     reporter = StderrProgress(stream_output=progress is True, quiet=quiet)
     result = build.build_revision(settings_of(ctx), rev, nocache=no_cache, progress=reporter)
     emit(render.render_json(render.build_doc(result)) if as_json else render.build_text(result))
+
+
+target_option = click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    default=None,
+    help="Where the app runs: this Docker host or a Swarm service (default: [tool.snap] target).",
+)
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another deploy of the app to finish.",
+)
+
+
+def deploy_settings(ctx: click.Context, target: str | None) -> Settings:
+    settings = settings_of(ctx)
+    return dataclasses.replace(settings, target=target) if target else settings
+
+
+def emit_deploy(ctx: click.Context, result: DeployResult, as_json: bool) -> None:
+    from snapshot import render
+
+    emit(render.render_json(render.deploy_doc(result)) if as_json else render.deploy_text(result))
+    if not result.ok:
+        ctx.exit(1)
+
+
+@cli.command("deploy")
+@click.argument("rev", default="HEAD")
+@target_option
+@wait_option
+@json_option
+@click.pass_context
+def deploy_command(
+    ctx: click.Context, rev: str, target: str | None, wait: float, as_json: bool
+) -> None:
+    """Build REV (default HEAD) if needed and switch the running app to it.
+
+    A candidate container must answer the health path before the port moves to the
+    new version; on any failure the previous version keeps serving and the exit code
+    is 1. Every attempt is recorded (see `snap history`).
+
+    \b
+    Example:
+      snap deploy v2
+      snap deploy HEAD --json
+    """
+    from snapshot import deploy
+
+    reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
+    settings = deploy_settings(ctx, target)
+    emit_deploy(ctx, deploy.deploy(settings, rev, wait=wait, progress=reporter), as_json)
+
+
+@cli.command("rollback")
+@click.argument("rev", required=False)
+@click.option(
+    "--to-deployment",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Roll back to what deployment N put in place (see `snap history`).",
+)
+@target_option
+@wait_option
+@json_option
+@click.pass_context
+def rollback_command(
+    ctx: click.Context,
+    rev: str | None,
+    to_deployment: int | None,
+    target: str | None,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Go back to an earlier environment: REV, or the previous good deployment.
+
+    Without REV, the newest successfully deployed revision other than the one
+    serving now. Rolls back with the same health-checked switch as deploy, and is
+    recorded as a rollback.
+
+    \b
+    Example:
+      snap rollback              # the previous good deployment
+      snap rollback v1
+      snap rollback --to-deployment 3
+    """
+    from snapshot import deploy
+
+    if rev is not None and to_deployment is not None:
+        raise click.UsageError("give REV or --to-deployment, not both")
+    reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
+    settings = deploy_settings(ctx, target)
+    result = deploy.rollback(
+        settings, rev, to_deployment=to_deployment, wait=wait, progress=reporter
+    )
+    emit_deploy(ctx, result, as_json)
+
+
+@cli.command("status")
+@target_option
+@json_option
+@click.pass_context
+def status_command(ctx: click.Context, target: str | None, as_json: bool) -> None:
+    """Show what runs now, read from Docker, and any mismatch with the history.
+
+    \b
+    Example:
+      snap status
+      snap status --json
+    """
+    from snapshot import deploy, render
+
+    st = deploy.status(deploy_settings(ctx, target))
+    emit(render.render_json(render.status_doc(st)) if as_json else render.status_text(st))
+
+
+@cli.command("history")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Newest N only.")
+@json_option
+@click.pass_context
+def history_command(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    """List every deploy and rollback of the app, newest first.
+
+    \b
+    Example:
+      snap history
+      snap history --limit 5 --json
+    """
+    from snapshot import deploy, render
+
+    settings = settings_of(ctx)
+    rows = deploy.history(settings, limit)
+    app = settings.image_name
+    emit(
+        render.render_json(render.history_doc(app, rows))
+        if as_json
+        else render.history_table(app, rows)
+    )
 
 
 def main() -> None:

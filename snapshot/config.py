@@ -101,6 +101,89 @@ def _recipe(key: str, value: Any) -> str:
 
 
 RECIPES = ("snap", "dockerfile")
+TARGETS = ("local", "swarm")
+
+
+def _target(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if text not in TARGETS:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(TARGETS)}, got {text!r}",
+            '"local" runs a container on this Docker host; "swarm" updates a Swarm service',
+        )
+    return text
+
+
+def _health_path(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if not text.startswith("/") or any(c.isspace() for c in text):
+        raise ConfigError(
+            f"{key} must be a URL path starting with /, got {text!r}",
+            'Use e.g. health_path = "/health"',
+        )
+    return text
+
+
+def _seconds(key: str, value: Any, minimum: float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not minimum <= seconds <= 3600:
+        raise ConfigError(
+            f"{key} must be a number of seconds from {minimum:g} to 3600, got {value!r}",
+            "Fix it",
+        )
+    return seconds
+
+
+def _positive_seconds(key: str, value: Any) -> float:
+    return _seconds(key, value, 0.1)
+
+
+def _any_seconds(key: str, value: Any) -> float:
+    return _seconds(key, value, 0)
+
+
+_SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+def _service(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if not _SERVICE_NAME.match(text):
+        raise ConfigError(
+            f"{key} {text!r} is not a valid service name (letters, digits, _ . -)",
+            'Use e.g. service = "model-api"',
+        )
+    return text
+
+
+_REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _registry(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if not _REGISTRY.match(text):
+        raise ConfigError(
+            f"{key} {text!r} is not a registry address (HOST or HOST:PORT, no scheme or path)",
+            'Use e.g. registry = "registry.internal:5000"',
+        )
+    return text
+
+
+def _address(key: str, value: Any) -> str:
+    import ipaddress
+
+    text = _str(key, value)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError as e:
+        raise ConfigError(
+            f"{key} must be an IP address to publish the port on, got {text!r}",
+            'Use "0.0.0.0" (every interface) or "127.0.0.1" (this host only)',
+        ) from e
+    return text
+
 
 # key -> validator. Every key here is used somewhere; none is accepted for show.
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
@@ -110,12 +193,22 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "command": _command,
     "port": _port,
     "recipe": _recipe,
+    "target": _target,
+    "service": _service,
+    "registry": _registry,
+    "address": _address,
+    "health_path": _health_path,
+    "health_timeout": _positive_seconds,
+    "health_watch": _any_seconds,
+    "stop_timeout": _any_seconds,
 }
 
 _ENV = {
     "lockfile": "SNAP_LOCKFILE",
     "image": "SNAP_IMAGE",
     "base_image": "SNAP_BASE_IMAGE",
+    "target": "SNAP_TARGET",
+    "registry": "SNAP_REGISTRY",
 }
 
 DEFAULT_BASE_IMAGE = "python:{python}-slim"
@@ -138,6 +231,14 @@ class Settings:
     command: str = DEFAULT_COMMAND
     port: int = 8000
     recipe: str = "snap"
+    target: str = "local"  # where deploys go: "local" container or "swarm" service
+    service: str | None = None  # Swarm service name; None: the image name
+    registry: str | None = None  # HOST:PORT that Swarm nodes pull from (snap push)
+    address: str = "0.0.0.0"  # host address the app's port is published on
+    health_path: str = "/health"
+    health_timeout: float = 30.0  # seconds for a new container to answer 2xx
+    health_watch: float = 1.0  # seconds it must keep answering before the switch
+    stop_timeout: float = 10.0  # seconds the old container gets to finish requests
     cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
     state_dir: Path = field(default_factory=lambda: _user_dir("state"))
     config_file: Path | None = None
@@ -156,6 +257,10 @@ class Settings:
         name = re.sub(r"[^a-z0-9._-]+", "-", find_project_root(self.repo).name.lower())
         name = re.sub(r"^[._-]+|[._-]+$", "", name)
         return name or "app"
+
+    @property
+    def service_name(self) -> str:
+        return self.service or self.image_name
 
     @property
     def env_image_name(self) -> str:

@@ -15,7 +15,10 @@ from snapshot.lockfile import short_lock_id
 
 if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `snap list`
     from snapshot.build import BuildResult
+    from snapshot.deploy import DeployResult, Status
     from snapshot.diff import EnvironmentDiff
+    from snapshot.history import Deployment
+    from snapshot.release import Running
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.tour import DemoTour
     from snapshot.verify import VerifyReport
@@ -292,6 +295,174 @@ def build_text(result: BuildResult) -> str:
         f"lock id:     {result.lock_id}\n"
         f"revision:    {result.revision}"
     )
+
+
+# -- deploy, rollback, status, history ---------------------------------------------------
+
+
+def deployment_doc(d: Deployment) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "app": d.app,
+        "target": d.target,
+        "action": d.action,
+        "result": d.result,
+        "reason": d.reason,
+        "started_at": d.started_at,
+        "finished_at": d.finished_at,
+        "from": {
+            "revision": d.from_revision,
+            "name": d.from_revision_name,
+            "lock_id": d.from_lock_id,
+        },
+        "to": {
+            "revision": d.to_revision,
+            "name": d.to_revision_name,
+            "lock_id": d.to_lock_id,
+            "image": d.image,
+        },
+        "seconds": {
+            "build": d.build_seconds,
+            "health": d.health_seconds,
+            "unavailable": d.unavailable_seconds,
+            "total": d.total_seconds,
+        },
+    }
+
+
+def running_doc(r: Running | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "target": r.target,
+        "revision": r.revision,
+        "name": r.revision_name,
+        "lock_id": r.lock_id,
+        "image": r.image,
+        "image_id": r.image_id,
+        "container": r.container,
+        "container_id": r.container_id,
+        "deployment": r.deployment_id,
+        "state": r.state,
+        "since": r.since,
+        "port": r.port,
+    }
+
+
+def deploy_doc(result: DeployResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "deployment": deployment_doc(result.deployment),
+        "built": not result.build.cached,
+        "log_tail": list(result.switch.log_tail),
+        "serving": running_doc(result.switch.serving),
+        "reconciled": [r.id for r in result.reconciled],
+    }
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def deploy_text(result: DeployResult) -> str:
+    d = result.deployment
+    serving = result.switch.serving
+    lines = []
+    for r in result.reconciled:
+        lines.append(f"history: deployment {r.id} was left pending; now {r.result} ({r.reason})")
+    if result.ok:
+        was = f" (was {d.from_revision_name})" if d.from_revision_name else ""
+        where = f"container {serving.container}, port {serving.port}" if serving else ""
+        lines += [
+            f"{d.action} {d.id} succeeded: {d.to_revision_name} serves{was}",
+            f"  image        {d.image}" + ("" if result.build.cached else " (built now)"),
+            f"  lock id      {_short(d.to_lock_id)}",
+            f"  where        {where}",
+            f"  health       first 2xx after {_seconds(d.health_seconds)}",
+            f"  unavailable  {_seconds(d.unavailable_seconds)}",
+            f"  total        {_seconds(d.total_seconds)}",
+        ]
+        return "\n".join(lines)
+    lines.append(f"{d.action} {d.id} {d.result}: {d.reason}")
+    if serving is not None:
+        lines.append(
+            f"{serving.revision_name or serving.revision} keeps serving "
+            f"(deployment {serving.deployment_id}, container {serving.container}, "
+            f"port {serving.port})"
+        )
+    else:
+        lines.append("nothing of the app is serving")
+    if result.switch.log_tail:
+        lines.append("last lines of the new container's log:")
+        lines += [f"  | {line}" for line in result.switch.log_tail]
+    return "\n".join(lines)
+
+
+def status_doc(st: Status) -> dict[str, Any]:
+    return {
+        "app": st.app,
+        "target": st.target,
+        "running": running_doc(st.running),
+        "healthy": st.healthy,
+        "health_reason": st.health_reason,
+        "tags": list(st.tags),
+        "last": deployment_doc(st.last) if st.last else None,
+        "recorded": deployment_doc(st.recorded) if st.recorded else None,
+        "mismatches": list(st.mismatches),
+        "reconciled": [r.id for r in st.reconciled],
+    }
+
+
+def status_text(st: Status) -> str:
+    r = st.running
+    lines = [f"history: deployment {d.id} was left pending; now {d.result}" for d in st.reconciled]
+    if r is None:
+        lines.append(f"{st.app} ({st.target}): nothing is running")
+    else:
+        tags = f"  tags: {', '.join(st.tags)}" if st.tags else ""
+        health = "healthy" if st.healthy else f"UNHEALTHY ({st.health_reason})"
+        lines += [
+            f"app          {st.app} ({st.target})",
+            f"revision     {r.revision_name or r.revision}{tags}",
+            f"lock id      {_short(r.lock_id)}",
+            f"image        {r.image}",
+            f"container    {r.container} ({r.state} since {r.since or '-'})",
+            f"port         {r.port if r.port is not None else '-'}",
+            f"health       {health}",
+            f"deployment   {r.deployment_id if r.deployment_id is not None else '-'}",
+        ]
+    if st.last is not None:
+        lines.append(
+            f"last         {st.last.action} {st.last.id} {st.last.result} at "
+            f"{st.last.started_at} ({st.last.to_revision_name})"
+        )
+    lines += [f"MISMATCH     {m}" for m in st.mismatches]
+    return "\n".join(lines)
+
+
+def history_doc(app: str, rows: Sequence[Deployment]) -> dict[str, Any]:
+    return {"app": app, "deployments": [deployment_doc(d) for d in rows]}
+
+
+def history_table(app: str, rows: Sequence[Deployment]) -> str:
+    if not rows:
+        return f"no deployments of {app} yet (try `snap deploy HEAD`)"
+    table = [
+        (
+            d.id,
+            d.started_at.replace("T", " ").rstrip("Z"),
+            d.action,
+            f"{d.from_revision_name or '-'} -> {d.to_revision_name}",
+            f"{_short(d.from_lock_id)} -> {_short(d.to_lock_id)}",
+            d.result,
+            _seconds(d.unavailable_seconds),
+            _seconds(d.total_seconds),
+            (d.reason[:60] + "...") if len(d.reason) > 63 else d.reason,
+        )
+        for d in rows
+    ]
+    headers = ["id", "time (UTC)", "action", "revision", "lock", "result", "gap", "total", "reason"]
+    return render_table(table, headers)
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from docker.utils.build import PatternMatcher
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.errors import BuildError, DockerError
+from snapshot.errors import BuildError, DeployError, DockerError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,50 @@ class ImageInfo:
     id: str
     tags: tuple[str, ...]
     labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str  # the reference it was created from
+    image_id: str
+    labels: dict[str, str]
+    state: str  # created | running | restarting | exited | dead ...
+    exit_code: int | None
+    started_at: str | None
+    host_port: int | None  # where its app port is published on the host (once started)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+class PortInUse(DeployError):
+    """The host port a container should publish is held by something else."""
+
+
+def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    state = attrs.get("State") or {}
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    host_port = None
+    for bindings in ports.values():
+        for binding in bindings or ():
+            if binding.get("HostPort"):
+                host_port = int(binding["HostPort"])
+                break
+    started = state.get("StartedAt")
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        image=(attrs.get("Config") or {}).get("Image", ""),
+        image_id=attrs.get("Image", ""),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        state=state.get("Status", "unknown"),
+        exit_code=state.get("ExitCode"),
+        started_at=None if not started or started.startswith("0001-") else started,
+        host_port=host_port,
+    )
 
 
 def _explain(e: Exception) -> DockerError:
@@ -180,6 +224,94 @@ class DockerEngine:
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
+
+    def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """Every container (running or not) carrying all of LABELS."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        try:
+            found = self._api.containers(all=True, filters=filters)
+            return [_container_info(self._api.inspect_container(c["Id"])) for c in found]
+        except docker.errors.NotFound:
+            # Removed between the list and the inspect: another deploy's clean-up.
+            return self.containers(labels)
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+
+    def container(self, ref: str) -> ContainerInfo | None:
+        try:
+            return _container_info(self._api.inspect_container(ref))
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+
+    def create_container(
+        self,
+        image: str,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        port: int,
+        host_ip: str,
+        host_port: int | None,
+        restart: bool,
+    ) -> str:
+        """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any)."""
+        host_config = self._api.create_host_config(
+            port_bindings={f"{port}/tcp": (host_ip, host_port or "")},
+            restart_policy={"Name": "unless-stopped"} if restart else None,
+        )
+        try:
+            created = self._api.create_container(
+                image,
+                name=name,
+                labels=dict(labels),
+                ports=[port],
+                host_config=host_config,
+                detach=True,
+            )
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+        return str(created["Id"])
+
+    def start(self, container_id: str, *, port: int | None = None) -> None:
+        try:
+            self._api.start(container_id)
+        except docker.errors.APIError as e:
+            text = str(e.explanation or e)
+            if "port is already allocated" in text or "address already in use" in text:
+                raise PortInUse(
+                    f"port {port} on this host is already in use by another process",
+                    "Stop that process or set [tool.snap] port to a free port",
+                ) from e
+            raise _explain(e) from e
+        except RequestsConnectionError as e:
+            raise _explain(e) from e
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after TIMEOUT seconds; a container already gone is fine."""
+        try:
+            self._api.stop(container_id, timeout=max(0, round(timeout)))
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+
+    def remove_container(self, container_id: str) -> None:
+        """Remove (killing it if it runs); best effort, gone already is fine."""
+        try:
+            self._api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            log.debug("could not remove container %s: %s", container_id[:12], e)
+
+    def log_tail(self, container_id: str, lines: int = 20) -> list[str]:
+        try:
+            raw = self._api.logs(container_id, stdout=True, stderr=True, tail=lines)
+        except (docker.errors.APIError, RequestsConnectionError):
+            return []
+        return [line for line in raw.decode(errors="replace").splitlines() if line.strip()]
 
     # -- builds ----------------------------------------------------------------------
 

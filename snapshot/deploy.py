@@ -1,0 +1,246 @@
+"""Deploy and roll back: build the revision's exact image, then switch the app to it.
+
+The order is what makes it safe. The build comes first and needs no lock (builds of
+the same revision agree). Then, holding the app's deploy lock: read what serves from
+Docker, complete the rows of killed runs, refuse what cannot work (the port is someone
+else's) before any row exists, write the pending row, switch, complete the row. A failed
+switch leaves the previous deployment serving; the row says ``failed`` or ``reverted``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+from snapshot.adapters.docker import DockerEngine
+from snapshot.build import Builder, BuildResult, read_revision
+from snapshot.config import Settings
+from snapshot.deploy_lock import DeployLock
+from snapshot.errors import DeployError, SnapError
+from snapshot.history import Deployment, History
+from snapshot.local_target import LocalTarget
+from snapshot.release import FAILED, SUCCEEDED, Progress, Release, Running, Switch, Target
+from snapshot.snapshots import open_repository
+
+log = logging.getLogger(__name__)
+
+ACTION_DEPLOY = "deploy"
+ACTION_ROLLBACK = "rollback"
+DEFAULT_WAIT = 30.0  # seconds a deploy waits for another one of the same app
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment: Deployment  # the completed history row
+    build: BuildResult
+    switch: Switch
+    reconciled: tuple[Deployment, ...]  # rows of killed runs completed on the way
+
+    @property
+    def ok(self) -> bool:
+        return self.deployment.result == SUCCEEDED
+
+
+def open_target(settings: Settings, engine: DockerEngine) -> Target:
+    if settings.target == "swarm":
+        from snapshot.swarm import SwarmTarget
+
+        return SwarmTarget(settings)
+    return LocalTarget(settings, engine)
+
+
+def deploy(
+    settings: Settings,
+    rev: str,
+    *,
+    action: str = ACTION_DEPLOY,
+    wait: float = DEFAULT_WAIT,
+    progress: Progress,
+) -> DeployResult:
+    """Build REV if needed and switch the app to it; the result says how it ended."""
+    started = time.monotonic()
+    with open_repository(settings) as repo:
+        src = read_revision(repo, settings, rev)
+        name = _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
+    with DockerEngine() as engine:
+        built = Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
+        target = open_target(settings, engine)
+        app = settings.image_name
+        with DeployLock(settings.state_dir, app, action, wait), History(settings.state_dir) as h:
+            current = target.current()
+            reconciled = h.reconcile(app, current)
+            target.check_ready(current)
+            release = Release(
+                app=app,
+                image=built.image,
+                image_id=built.image_id,
+                revision=built.revision,
+                revision_name=name,
+                lock_id=built.lock_id,
+                deployment_id=0,
+            )
+            row_id = h.begin(target=target.kind, action=action, current=current, release=release)
+            try:
+                switch = target.switch(replace(release, deployment_id=row_id), current, progress)
+            except SnapError as e:
+                h.finish(row_id, result=FAILED, reason=e.message, build_seconds=built.seconds)
+                raise
+            row = h.finish(
+                row_id,
+                result=switch.result,
+                reason=switch.reason,
+                build_seconds=built.seconds,
+                health_seconds=switch.health_seconds,
+                unavailable_seconds=switch.unavailable_seconds,
+                total_seconds=time.monotonic() - started,
+            )
+    return DeployResult(row, built, switch, tuple(reconciled))
+
+
+def rollback(
+    settings: Settings,
+    rev: str | None,
+    *,
+    to_deployment: int | None = None,
+    wait: float = DEFAULT_WAIT,
+    progress: Progress,
+) -> DeployResult:
+    """Deploy an earlier revision, recorded as a rollback.
+
+    Without REV: the newest successfully deployed revision other than the one serving
+    (``kubectl rollout undo``); with TO_DEPLOYMENT: the revision that deployment put in.
+    """
+    if rev is None:
+        rev = _rollback_revision(settings, to_deployment)
+        progress.step(f"rolling back to {rev[:12]}")
+    return deploy(settings, rev, action=ACTION_ROLLBACK, wait=wait, progress=progress)
+
+
+def _rollback_revision(settings: Settings, to_deployment: int | None) -> str:
+    app = settings.image_name
+    with History(settings.state_dir) as h:
+        if to_deployment is not None:
+            row = h.get(to_deployment)
+            if row is None or row.app != app:
+                raise DeployError(
+                    f"there is no deployment {to_deployment} of {app}",
+                    "See `snap history` for the ids",
+                )
+            return row.to_revision
+        good = h.rows(app, result=SUCCEEDED)
+    serving = _serving_revision(settings) or (good[0].to_revision if good else None)
+    for row in good:
+        if row.to_revision != serving:
+            return row.to_revision
+    raise DeployError(
+        f"no earlier successful deployment of {app} to roll back to",
+        "Name a revision instead: `snap rollback REV` (see `snap list`)",
+    )
+
+
+def _serving_revision(settings: Settings) -> str | None:
+    with DockerEngine(timeout=30) as engine:
+        current = open_target(settings, engine).current()
+    return current.revision if current else None
+
+
+def _revision_name(label: str, sha: str, tags: dict[str, list[str]]) -> str:
+    """The user's word for a revision; for a bare sha, its tag when it has one."""
+    names = tags.get(sha)
+    if names and label == sha[:12]:
+        return f"{names[0]} ({sha[:12]})"
+    return label
+
+
+class _BuildSteps:
+    """Build progress inside a deploy: its steps, not docker's output."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def step(self, message: str) -> None:
+        self.progress.step(message)
+
+    def output(self, text: str) -> None:
+        log.debug("%s", text.rstrip())
+
+
+# -- status and history --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    app: str
+    target: str
+    running: Running | None
+    healthy: bool | None  # None when nothing runs
+    health_reason: str
+    tags: tuple[str, ...]
+    last: Deployment | None  # the newest history row
+    recorded: Deployment | None  # the newest successful row: what history says serves
+    mismatches: tuple[str, ...]
+    reconciled: tuple[Deployment, ...]
+
+
+def status(settings: Settings) -> Status:
+    """What runs now, from Docker, checked against the recorded history."""
+    app = settings.image_name
+    with DockerEngine(timeout=30) as engine:
+        target = open_target(settings, engine)
+        current = target.current()
+        check = target.check(current) if current else None
+    reconciled: list[Deployment] = []
+    lock = DeployLock(settings.state_dir, app, "status", wait=0)
+    with History(settings.state_dir) as h:
+        # Pending rows are only stale when no deploy holds the lock: then reconcile them.
+        if lock.acquire():
+            try:
+                reconciled = h.reconcile(app, current)
+            finally:
+                lock.release()
+        rows = h.rows(app, limit=1)
+        good = h.rows(app, result=SUCCEEDED, limit=1)
+    tags: tuple[str, ...] = ()
+    if current and current.revision:
+        try:
+            with open_repository(settings) as repo:
+                tags = tuple(repo.tags_by_commit().get(current.revision, ()))
+        except SnapError as e:
+            log.info("no tags shown: %s", e.message)
+    recorded = good[0] if good else None
+    return Status(
+        app=app,
+        target=target.kind,
+        running=current,
+        healthy=check.healthy if check else None,
+        health_reason=check.reason if check else "",
+        tags=tags,
+        last=rows[0] if rows else None,
+        recorded=recorded,
+        mismatches=tuple(_mismatches(app, current, recorded)),
+        reconciled=tuple(reconciled),
+    )
+
+
+def _mismatches(app: str, current: Running | None, recorded: Deployment | None) -> list[str]:
+    if current is None and recorded is not None:
+        return [
+            f"history says deployment {recorded.id} ({recorded.to_revision_name}) serves, "
+            f"but no container of {app} is running (stopped or removed outside snap?)"
+        ]
+    if current is None or recorded is None:
+        if current is not None and current.deployment_id is not None:
+            return [f"deployment {current.deployment_id} runs but is not in this history"]
+        return []
+    if current.deployment_id != recorded.id:
+        return [
+            f"Docker runs deployment {current.deployment_id} ({current.revision_name}) but "
+            f"history's last successful one is {recorded.id} ({recorded.to_revision_name})"
+        ]
+    return []
+
+
+def history(settings: Settings, limit: int | None = None) -> list[Deployment]:
+    with History(settings.state_dir) as h:
+        return h.rows(settings.image_name, limit=limit)

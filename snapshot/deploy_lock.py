@@ -1,0 +1,76 @@
+"""One deploy at a time per app: an exclusive ``flock`` on a file in the state dir.
+
+The kernel drops the lock when its holder dies, even by SIGKILL, so a killed deploy never
+leaves a lock behind. Waiting is bounded; the holder's pid and action are written into
+the file so the refusal can say who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from snapshot.errors import DeployError
+
+POLL_SECONDS = 0.1
+
+
+class DeployLock:
+    def __init__(self, state_dir: Path, app: str, action: str, wait: float) -> None:
+        self.path = state_dir / "locks" / f"{app}.lock"
+        self.app = app
+        self.action = action
+        self.wait = wait
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock, waiting up to ``wait`` seconds; False if still held by another."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(POLL_SECONDS)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {self.action}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            pid, _, action = self.path.read_text().strip().partition(" ")
+        except OSError:
+            return "another snap process"
+        return f"a `snap {action}` (pid {pid})" if pid else "another snap process"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DeployLock:
+        if not self.acquire():
+            raise DeployError(
+                f"{self.holder()} is deploying {self.app} right now; waited {self.wait:g} s "
+                "for it to finish",
+                "Retry when it is done (see `snap status`), or wait longer with --wait SECONDS",
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

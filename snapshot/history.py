@@ -1,0 +1,271 @@
+"""The deploy history: one SQLite row per deploy or rollback, in the user's state dir.
+
+A row is written (result ``pending``) in its own transaction before anything is switched
+and completed after, so a process killed in between leaves a pending row. Such a row
+never blocks anything: the next run that holds the app's deploy lock knows its writer is
+dead and reconciles it against what Docker runs (``reconcile``).
+
+A database that SQLite cannot read is moved aside (``history.sqlite3.corrupt-<time>``)
+and reported, never overwritten; a new, empty history starts in its place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snapshot.errors import DeployError
+from snapshot.release import FAILED, PENDING, SUCCEEDED, Release, Running
+
+log = logging.getLogger(__name__)
+
+FILENAME = "history.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app TEXT NOT NULL,
+    target TEXT NOT NULL,
+    action TEXT NOT NULL,
+    result TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    from_revision TEXT,
+    from_revision_name TEXT,
+    from_lock_id TEXT,
+    to_revision TEXT NOT NULL,
+    to_revision_name TEXT NOT NULL,
+    to_lock_id TEXT NOT NULL,
+    image TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    build_seconds REAL,
+    health_seconds REAL,
+    unavailable_seconds REAL,
+    total_seconds REAL,
+    pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deployments_app ON deployments (app, id);
+"""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    app: str
+    target: str
+    action: str  # deploy | rollback
+    result: str  # pending | succeeded | failed | reverted
+    started_at: str
+    finished_at: str | None
+    from_revision: str | None
+    from_revision_name: str | None
+    from_lock_id: str | None
+    to_revision: str
+    to_revision_name: str
+    to_lock_id: str
+    image: str
+    reason: str
+    build_seconds: float | None
+    health_seconds: float | None
+    unavailable_seconds: float | None
+    total_seconds: float | None
+    pid: int
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class History:
+    """The history database of one state dir. Use as a context manager."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / FILENAME
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DeployError(
+                f"cannot create the state directory {state_dir} ({e.strerror})",
+                "Set SNAP_STATE_DIR to a writable directory",
+            ) from e
+        self.moved_aside: Path | None = None
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            if ok:
+                db.executescript(_SCHEMA)
+                return db
+            db.close()
+        except sqlite3.DatabaseError:
+            pass
+        self.moved_aside = self.path.with_name(
+            f"{FILENAME}.corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+        )
+        self.path.rename(self.moved_aside)
+        log.warning(
+            "snap: the deploy history %s was unreadable; moved it to %s and started a new one",
+            self.path,
+            self.moved_aside,
+        )
+        db = self._connect()
+        db.executescript(_SCHEMA)
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        except sqlite3.OperationalError as e:
+            raise DeployError(
+                f"cannot open the deploy history {self.path} ({e})",
+                "Check the permissions of SNAP_STATE_DIR",
+            ) from e
+        db.row_factory = sqlite3.Row
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------
+
+    def begin(self, *, target: str, action: str, current: Running | None, release: Release) -> int:
+        """Insert the pending row of a deploy about to switch; return its id."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO deployments (app, target, action, result, started_at,"
+                " from_revision, from_revision_name, from_lock_id, to_revision,"
+                " to_revision_name, to_lock_id, image, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    release.app,
+                    target,
+                    action,
+                    PENDING,
+                    now_iso(),
+                    current.revision if current else None,
+                    current.revision_name if current else None,
+                    current.lock_id if current else None,
+                    release.revision,
+                    release.revision_name,
+                    release.lock_id,
+                    release.image,
+                    os.getpid(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def finish(
+        self,
+        deployment_id: int,
+        *,
+        result: str,
+        reason: str = "",
+        build_seconds: float | None = None,
+        health_seconds: float | None = None,
+        unavailable_seconds: float | None = None,
+        total_seconds: float | None = None,
+    ) -> Deployment:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deployments SET result = ?, reason = ?, finished_at = ?,"
+                " build_seconds = ?, health_seconds = ?, unavailable_seconds = ?,"
+                " total_seconds = ? WHERE id = ?",
+                (
+                    result,
+                    reason,
+                    now_iso(),
+                    _round(build_seconds),
+                    _round(health_seconds),
+                    _round(unavailable_seconds),
+                    _round(total_seconds),
+                    deployment_id,
+                ),
+            )
+        found = self.get(deployment_id)
+        assert found is not None
+        return found
+
+    def reconcile(self, app: str, current: Running | None) -> list[Deployment]:
+        """Complete the pending rows of APP from what Docker runs.
+
+        Call only while holding the app's deploy lock: then no live process owns a
+        pending row. A row whose deployment Docker shows serving did switch; any other
+        was interrupted before it could.
+        """
+        fixed = []
+        for row in self.rows(app, result=PENDING):
+            if current is not None and current.deployment_id == row.id:
+                result, reason = (
+                    SUCCEEDED,
+                    "reconciled: the deploying process stopped after the switch; "
+                    "Docker shows this deployment serving",
+                )
+            else:
+                serving = (
+                    f"deployment {current.deployment_id} ({current.revision_name}) kept serving"
+                    if current
+                    else "nothing of the app was running afterwards"
+                )
+                result, reason = (
+                    FAILED,
+                    f"interrupted: the deploying process (pid {row.pid}) stopped before "
+                    f"the switch completed; {serving}",
+                )
+            log.warning("snap: deployment %d was left %s; marked %s", row.id, PENDING, result)
+            fixed.append(self.finish(row.id, result=result, reason=reason))
+        return fixed
+
+    # -- reading ---------------------------------------------------------------------
+
+    def rows(
+        self, app: str, *, result: str | None = None, limit: int | None = None
+    ) -> list[Deployment]:
+        """APP's deployments, newest first."""
+        sql = "SELECT * FROM deployments WHERE app = ?"
+        args: list[object] = [app]
+        if result:
+            sql += " AND result = ?"
+            args.append(result)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_deployment(r) for r in self._db.execute(sql, args)]
+
+    def get(self, deployment_id: int) -> Deployment | None:
+        row = self._db.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
+        found = row.fetchone()
+        return _deployment(found) if found else None
+
+
+def _deployment(row: sqlite3.Row) -> Deployment:
+    return Deployment(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (a Row iterates values)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,309 @@
+"""The local target: the app as one container on this Docker host, switched with a check.
+
+A switch, step by step (the old container serves until step 4):
+
+1. a *candidate* container of the new image starts on an ephemeral 127.0.0.1 port;
+2. it must answer ``health_path`` with 2xx within ``health_timeout``, then keep answering
+   for ``health_watch`` seconds (dying in that window counts as failing);
+3. the serving container is created (not started) with the real port binding;
+4. the old container stops, the new one starts on the port, and it must answer again;
+   the time from the stop to that answer is the measured unavailability;
+5. if step 4 fails, the new container is removed and the old one started and checked.
+
+Docker cannot move a published port between running containers, so the candidate that
+passed the check is not the one that serves: the serving container is a second start of
+the same image. The candidate is what makes the stop of the old one safe.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import secrets
+import socket
+import time
+
+from snapshot import health
+from snapshot.adapters.docker import ContainerInfo, DockerEngine, PortInUse
+from snapshot.build import LABEL_LOCK_ID, LABEL_REVISION
+from snapshot.config import Settings
+from snapshot.errors import DockerError
+from snapshot.release import (
+    FAILED,
+    LABEL_APP,
+    LABEL_DEPLOYMENT,
+    LABEL_REVISION_NAME,
+    LABEL_ROLE,
+    REVERTED,
+    ROLE_CANDIDATE,
+    ROLE_SERVING,
+    SUCCEEDED,
+    Progress,
+    Release,
+    Running,
+    Switch,
+)
+
+log = logging.getLogger(__name__)
+
+LOG_LINES = 15
+
+
+class LocalTarget:
+    kind = "local"
+
+    def __init__(self, settings: Settings, engine: DockerEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.app = settings.image_name
+
+    # -- what runs -------------------------------------------------------------------
+
+    def containers(self, role: str = ROLE_SERVING) -> list[ContainerInfo]:
+        return self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: role})
+
+    def current(self) -> Running | None:
+        """The newest serving container that is up (or being restarted by Docker)."""
+        up = [c for c in self.containers() if c.state in ("running", "restarting")]
+        if not up:
+            return None
+        newest = max(up, key=lambda c: _deployment_of(c) or 0)
+        return self._running(newest)
+
+    def _running(self, c: ContainerInfo) -> Running:
+        return Running(
+            target=self.kind,
+            app=self.app,
+            revision=c.labels.get(LABEL_REVISION),
+            revision_name=c.labels.get(LABEL_REVISION_NAME),
+            lock_id=c.labels.get(LABEL_LOCK_ID),
+            image=c.image,
+            image_id=c.image_id,
+            container=c.name,
+            container_id=c.id,
+            deployment_id=_deployment_of(c),
+            state=c.state,
+            since=c.started_at,
+            port=c.host_port,
+        )
+
+    def probe_host(self) -> str:
+        """Where checks send requests: the published address, loopback when it is 'any'."""
+        return "127.0.0.1" if self.settings.address in ("0.0.0.0", "::") else self.settings.address
+
+    def check(self, running: Running) -> health.Health:
+        if running.port is None:
+            return health.Health(False, 0.0, "no published port")
+        return health.wait_healthy(
+            running.port, self.settings.health_path, 2.0, host=self.probe_host()
+        )
+
+    # -- before anything changes -----------------------------------------------------
+
+    def check_ready(self, current: Running | None) -> None:
+        """Refuse when the port is held by something that is not this app's container."""
+        port = self.settings.port
+        if current is not None and current.port == port:
+            return  # ours: it moves to the new container in the switch
+        if _port_taken(self.settings.address, port):
+            raise PortInUse(
+                f"port {port} on {self.settings.address} is already in use by another process",
+                "Stop that process or set [tool.snap] port to a free port",
+            )
+
+    # -- the switch ------------------------------------------------------------------
+
+    def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch:
+        self._remove_leftover_candidates()
+        name = f"{self.app}-{release.deployment_id}-{secrets.token_hex(2)}"
+        progress.step(f"checking a candidate of {release.revision_name} on a spare port")
+        failed, health_seconds = self._check_candidate(release, f"{name}-candidate", current)
+        if failed is not None:
+            return failed
+        return self._move_port(release, name, current, health_seconds, progress)
+
+    def _labels(self, release: Release, role: str) -> dict[str, str]:
+        return {
+            LABEL_APP: self.app,
+            LABEL_ROLE: role,
+            LABEL_DEPLOYMENT: str(release.deployment_id),
+            LABEL_REVISION: release.revision,
+            LABEL_REVISION_NAME: release.revision_name,
+            LABEL_LOCK_ID: release.lock_id,
+        }
+
+    def _alive(self, container_id: str) -> health.Alive:
+        def stopped() -> str | None:
+            c = self.engine.container(container_id)
+            if c is None:
+                return "the container was removed"
+            if c.state in ("exited", "dead"):
+                return f"the container exited with code {c.exit_code}"
+            return None
+
+        return stopped
+
+    def _check_candidate(
+        self, release: Release, name: str, current: Running | None
+    ) -> tuple[Switch | None, float]:
+        """Start and check a candidate; a failure is returned as the Switch to report."""
+        s = self.settings
+        cid = self.engine.create_container(
+            release.image,
+            name=name,
+            labels=self._labels(release, ROLE_CANDIDATE),
+            port=s.port,
+            host_ip="127.0.0.1",
+            host_port=None,
+            restart=False,
+        )
+        try:
+            self.engine.start(cid)
+            info = self.engine.container(cid)
+            port = info.host_port if info else None
+            if port is None:
+                return self._failed(cid, FAILED, "the candidate published no port", 0, current), 0
+            first = health.wait_healthy(port, s.health_path, s.health_timeout, self._alive(cid))
+            if not first.healthy:
+                reason = f"{release.revision_name} never became healthy: {first.reason}"
+                return self._failed(cid, FAILED, reason, 0, current), 0
+            if s.health_watch > 0:
+                watched = health.watch(port, s.health_path, s.health_watch, self._alive(cid))
+                if not watched.healthy:
+                    reason = f"{release.revision_name} failed its watch period: {watched.reason}"
+                    return self._failed(cid, REVERTED, reason, first.seconds, current), 0
+            return None, first.seconds
+        finally:
+            self.engine.remove_container(cid)
+
+    def _failed(
+        self,
+        container_id: str,
+        result: str,
+        reason: str,
+        health_seconds: float,
+        serving: Running | None,
+    ) -> Switch:
+        return Switch(
+            result=result,
+            reason=reason,
+            health_seconds=health_seconds,
+            unavailable_seconds=None if serving is None else 0.0,
+            log_tail=tuple(self.engine.log_tail(container_id, LOG_LINES)),
+            serving=serving,
+        )
+
+    def _move_port(
+        self,
+        release: Release,
+        name: str,
+        current: Running | None,
+        health_seconds: float,
+        progress: Progress,
+    ) -> Switch:
+        s = self.settings
+        # Created before the old one stops, so the gap holds only a stop and a start.
+        new_id = self.engine.create_container(
+            release.image,
+            name=name,
+            labels=self._labels(release, ROLE_SERVING),
+            port=s.port,
+            host_ip=s.address,
+            host_port=s.port,
+            restart=True,
+        )
+        shares_port = current is not None and current.port == s.port
+        progress.step(
+            f"switching port {s.port} to {release.revision_name}"
+            + (f" (stopping {current.container})" if current and shares_port else "")
+        )
+        gap_started = time.monotonic()
+        if current is not None and shares_port:
+            self.engine.stop(current.container_id, s.stop_timeout)
+        try:
+            self.engine.start(new_id, port=s.port)
+            up = health.wait_healthy(
+                s.port, s.health_path, s.health_timeout, self._alive(new_id), self.probe_host()
+            )
+            failure = "" if up.healthy else up.reason
+        except PortInUse as e:
+            failure = e.message.rstrip(".")
+        except DockerError as e:
+            failure = f"starting it failed: {e.message.rstrip('.')}"
+        gap = time.monotonic() - gap_started
+        if failure:
+            return self._revert(release, new_id, current, shares_port, failure, health_seconds)
+        if current is not None:
+            self.engine.stop(current.container_id, s.stop_timeout)  # a different port: now
+        self._remove_superseded(keep=new_id)
+        info = self.engine.container(new_id)
+        return Switch(
+            result=SUCCEEDED,
+            reason="",
+            health_seconds=health_seconds,
+            # Nothing served before a first deploy; a new port left the old one serving.
+            unavailable_seconds=None if current is None else round(gap, 3) if shares_port else 0.0,
+            serving=self._running(info) if info else None,
+        )
+
+    def _revert(
+        self,
+        release: Release,
+        new_id: str,
+        current: Running | None,
+        was_stopped: bool,
+        failure: str,
+        health_seconds: float,
+    ) -> Switch:
+        log_tail = tuple(self.engine.log_tail(new_id, LOG_LINES))
+        self.engine.remove_container(new_id)
+        reason = f"{release.revision_name} failed on port {self.settings.port}: {failure}"
+        if current is None:
+            return Switch(FAILED, reason, health_seconds, None, log_tail, None)
+        if was_stopped:
+            try:
+                self.engine.start(current.container_id, port=self.settings.port)
+            except DockerError as e:
+                reason += f"; restarting the previous container {current.container} failed: "
+                reason += e.message.rstrip(".")
+                return Switch(FAILED, reason, health_seconds, None, log_tail, None)
+        back = self.engine.container(current.container_id)
+        restored = self._running(back) if back else None
+        check = self.check(restored) if restored else health.Health(False, 0, "it is gone")
+        if not check.healthy:
+            reason += f"; the previous container {current.container} did not answer after "
+            reason += f"the revert: {check.reason}"
+            return Switch(FAILED, reason, health_seconds, None, log_tail, restored)
+        return Switch(REVERTED, reason, health_seconds, None, log_tail, restored)
+
+    # -- clean-up --------------------------------------------------------------------
+
+    def _remove_leftover_candidates(self) -> None:
+        """Candidates of killed deploys; the deploy lock says none is in use."""
+        for c in self.containers(ROLE_CANDIDATE):
+            log.info("removing leftover candidate %s", c.name)
+            self.engine.remove_container(c.id)
+
+    def _remove_superseded(self, keep: str) -> None:
+        """Serving containers that no longer serve: stopped ones of earlier deployments."""
+        for c in self.containers():
+            if c.id != keep and not c.running:
+                self.engine.remove_container(c.id)
+
+
+def _deployment_of(c: ContainerInfo) -> int | None:
+    value = c.labels.get(LABEL_DEPLOYMENT, "")
+    return int(value) if value.isdigit() else None
+
+
+def _port_taken(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
