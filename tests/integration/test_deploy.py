@@ -1,0 +1,411 @@
+"""snap deploy / rollback / status / history against the real Docker engine.
+
+Every failure case runs a 20 Hz poller on the app's port and asserts that what served
+before kept answering throughout. Successful switches must report the unavailability
+they measured, and the poller's view must agree with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from snapshot.adapters.gitrepo import GitRepository, commit_files
+from snapshot.cli import cli
+from snapshot.demo import DemoRepository, create_demo
+from snapshot.deploy_lock import DeployLock
+from snapshot.history import History
+
+pytestmark = pytest.mark.docker
+
+POLL_SECONDS = 0.05  # 20 Hz
+
+
+# -- the poller --------------------------------------------------------------------------
+
+
+@dataclass
+class Poller:
+    """GET /health on 127.0.0.1:PORT every 50 ms in a thread; remembers when each answered.
+
+    A request gets 0.25 s: one that hangs (a connection caught in the old container's
+    shutdown) must not hide for long that the new one already answers.
+    """
+
+    port: int
+    answers: list[tuple[float, bool]] = field(default_factory=list)  # (answered at, ok)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Poller:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import http.client
+
+        while not self._stop.is_set():
+            started = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.25)
+            try:
+                conn.request("GET", "/health")
+                ok = conn.getresponse().status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+            finally:
+                conn.close()
+            self.answers.append((time.monotonic(), ok))
+            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for _, ok in self.answers if not ok)
+
+    @property
+    def longest_gap(self) -> float:
+        """Longest time between two successful answers: what a client saw as the outage."""
+        good = [t for t, ok in self.answers if ok]
+        return max((b - a for a, b in zip(good, good[1:], strict=False)), default=0.0)
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class App:
+    demo: DemoRepository
+    name: str
+    port: int
+    state: Path
+
+    @property
+    def repo(self) -> Path:
+        return self.demo.path
+
+    def configure(self, **keys: Any) -> None:
+        """Rewrite the [tool.snap] table of the demo's working tree (settings come from it)."""
+        values = {"image": self.name, "address": "127.0.0.1", "port": self.port} | keys
+        lines = ["[tool.snap]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        (self.repo / "pyproject.toml").write_text("\n".join(lines) + "\n")
+
+
+def snap(app: App, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--repo", str(app.repo), *args], catch_exceptions=False)
+
+
+def snap_json(app: App, *args: str, code: int = 0) -> dict[str, Any]:
+    result = snap(app, *args, "--json")
+    assert result.exit_code == code, result.output + result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+
+
+def containers(app: App, role: str = "serving", running_only: bool = True) -> list[str]:
+    args = ["ps", "-q", "--filter", f"label=snap.app={app.name}"]
+    args += ["--filter", f"label=snap.role={role}"]
+    return docker(*(args if running_only else [*args, "-a"])).split()
+
+
+def serving_revision(app: App) -> str:
+    doc = snap_json(app, "status")
+    assert doc["running"] is not None, doc
+    return str(doc["running"]["revision"])
+
+
+@pytest.fixture(scope="module")
+def module_app(
+    base_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[DemoRepository, str, int]]:
+    demo = create_demo(tmp_path_factory.mktemp("deploy") / "iris-api")
+    name = f"snaptest-deploy-{os.getpid()}"
+    yield demo, name, free_port()
+    for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
+    images = docker("images", "-q", "--filter", f"reference={name}*").split()
+    if images:
+        subprocess.run(["docker", "rmi", "-f", *set(images)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def app(
+    module_app: tuple[DemoRepository, str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[App]:
+    """The demo app with a fresh history; no container of it runs before or after."""
+    demo, name, port = module_app
+    for var in [v for v in os.environ if v.startswith("SNAP_")]:
+        monkeypatch.delenv(var)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snap-tests"
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache / "cache"))
+    monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
+    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "state"))
+    made = App(demo, name, port, tmp_path / "state")
+    made.configure(health_timeout=20, health_watch=1)
+    yield made
+    for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
+    subprocess.run(["git", "checkout", "-q", "--", "pyproject.toml"], cwd=demo.path, check=False)
+
+
+def rows(app: App) -> list[dict[str, Any]]:
+    deployments: list[dict[str, Any]] = snap_json(app, "history")["deployments"]
+    return deployments
+
+
+# -- the happy path ----------------------------------------------------------------------
+
+
+def test_deploy_v1_v2_then_rollback_serves_v1_again(app: App) -> None:
+    first = snap_json(app, "deploy", "v1")
+    assert first["ok"] is True
+    assert first["deployment"]["seconds"]["unavailable"] is None  # nothing served before
+    v1 = app.demo.revisions["v1"]
+    assert serving_revision(app) == v1
+
+    with Poller(app.port) as poller:
+        second = snap_json(app, "deploy", "v2")
+        rolled = snap_json(app, "rollback")
+    assert second["ok"] and rolled["ok"]
+    assert rolled["deployment"]["action"] == "rollback"
+    assert rolled["deployment"]["from"]["revision"] == app.demo.revisions["v2"]
+    assert rolled["deployment"]["to"]["revision"] == v1
+    assert serving_revision(app) == v1
+
+    # Each switch measured its gap, and the poller saw no longer one than the two added up
+    # (plus one poll interval and a request on each side).
+    gaps = [d["deployment"]["seconds"]["unavailable"] for d in (second, rolled)]
+    assert all(isinstance(g, float) and g > 0 for g in gaps)
+    assert poller.longest_gap <= max(gaps) + 0.4, (poller.longest_gap, gaps)
+
+    history = rows(app)
+    assert [(r["id"], r["action"], r["result"]) for r in history] == [
+        (3, "rollback", "succeeded"),
+        (2, "deploy", "succeeded"),
+        (1, "deploy", "succeeded"),
+    ]
+    assert history[0]["from"]["name"].startswith("v2 ")
+    assert history[0]["to"]["name"].startswith("v1 ")  # a rollback by sha still says v1
+    assert history[1]["from"]["lock_id"] == history[2]["to"]["lock_id"]
+    # One serving container; the replaced ones and every candidate are gone.
+    assert len(containers(app, running_only=False)) == 1
+    assert containers(app, "candidate", running_only=False) == []
+
+
+def test_status_reads_docker_and_reports_a_container_removed_by_hand(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    doc = snap_json(app, "status")
+    running = doc["running"]
+    assert running["revision"] == app.demo.revisions["v1"]
+    assert running["deployment"] == 1 and running["port"] == app.port
+    assert doc["healthy"] is True and doc["tags"] == ["v1"] and doc["mismatches"] == []
+
+    docker("rm", "-f", running["container_id"])
+    doc = snap_json(app, "status")
+    assert doc["running"] is None and doc["healthy"] is None
+    assert doc["mismatches"] == [
+        f"history says deployment 1 ({running['name']}) serves, but no container of "
+        f"{app.name} is running (stopped or removed outside snap?)"
+    ]
+    text = snap(app, "status").stdout
+    assert f"{app.name} (local): nothing is running" in text and "MISMATCH" in text
+
+
+# -- failures: the old deployment answers throughout ---------------------------------------
+
+
+def test_broken_v3_fails_and_v2_keeps_serving(app: App) -> None:
+    snap_json(app, "deploy", "v2")
+    with Poller(app.port) as poller:
+        result = snap(app, "deploy", "v3")
+    assert result.exit_code == 1
+    assert poller.failures == 0 and len(poller.answers) > 10
+    assert "deploy 2 failed: v3 " in result.stdout
+    assert "never became healthy: the container exited with code" in result.stdout
+    assert "ModuleNotFoundError: No module named 'numpy'" in result.stdout
+    assert serving_revision(app) == app.demo.revisions["v2"]
+    last = rows(app)[0]
+    assert (last["result"], last["to"]["revision"]) == ("failed", app.demo.revisions["v3"])
+    assert containers(app, "candidate", running_only=False) == []
+
+
+def test_candidate_that_exits_in_the_watch_period_is_reverted(app: App) -> None:
+    # A revision that answers /health, then shuts its gunicorn master down 1.5 s later.
+    with GitRepository(app.repo) as repo:
+        v2_app = repo.read_file(app.demo.revisions["v2"], "app.py")
+        assert v2_app is not None
+        dies = v2_app.decode() + (
+            "\n\nimport os, signal, threading\n"
+            "threading.Timer(1.5, lambda: os.kill(1, signal.SIGTERM)).start()\n"
+        )
+        commit_files(repo, {"app.py": dies}, "dies shortly after start", tag="dies")
+    app.configure(health_timeout=20, health_watch=5)
+    snap_json(app, "deploy", "v2")
+    with Poller(app.port) as poller:
+        doc = snap_json(app, "deploy", "dies", code=1)
+    assert poller.failures == 0
+    assert doc["deployment"]["result"] == "reverted"
+    assert "failed its watch period" in doc["deployment"]["reason"]
+    assert "after passing a check" in doc["deployment"]["reason"]
+    assert doc["serving"]["revision"] == app.demo.revisions["v2"]
+    assert serving_revision(app) == app.demo.revisions["v2"]
+
+
+def test_port_held_by_another_process_is_refused_and_changes_nothing(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    held = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", held))
+        other.listen()
+        app.configure(port=held)
+        with Poller(app.port) as poller:
+            result = snap(app, "deploy", "v2")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: port {held} on 127.0.0.1 is already in use by another process. "
+        "Stop that process or set [tool.snap] port to a free port."
+    )
+    assert poller.failures == 0
+    assert [r["id"] for r in rows(app)] == [1]  # no row for a refused deploy
+    app.configure()
+    assert serving_revision(app) == app.demo.revisions["v1"]
+
+
+def test_a_deploy_waits_for_the_lock_then_gives_up_with_the_holders_name(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    holder = DeployLock(app.state, app.name, "rollback", wait=0)
+    assert holder.acquire()
+    try:
+        with Poller(app.port) as poller:
+            result = snap(app, "deploy", "v2", "--wait", "0.5")
+    finally:
+        holder.release()
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: a `snap rollback` (pid {os.getpid()}) is deploying {app.name} right now; "
+        "waited 0.5 s for it to finish. Retry when it is done (see `snap status`), or wait "
+        "longer with --wait SECONDS."
+    )
+    assert poller.failures == 0
+    assert [r["id"] for r in rows(app)] == [1]
+
+
+# -- separate processes: concurrency and SIGKILL ---------------------------------------------
+
+
+def snap_process(app: App, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "snapshot", "--repo", str(app.repo), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_deploys_at_once_are_serialised_never_two_current(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    seen_running: list[int] = []
+    stop = threading.Event()
+
+    def watch_docker() -> None:
+        while not stop.is_set():
+            seen_running.append(len(containers(app)))
+
+    watcher = threading.Thread(target=watch_docker, daemon=True)
+    watcher.start()
+    try:
+        first = snap_process(app, "deploy", "v2", "--json")
+        second = snap_process(app, "deploy", "v2.1", "--json")
+        outs = [p.communicate(timeout=180) for p in (first, second)]
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    assert [p.returncode for p in (first, second)] == [0, 0], outs
+    assert max(seen_running) == 1 and len(seen_running) > 5
+    later, earlier = rows(app)[:2]
+    # Serialised: whichever went second switched from what the first put in place.
+    assert later["from"]["revision"] == earlier["to"]["revision"]
+    assert {later["to"]["name"][:4], earlier["to"]["name"][:4]} == {"v2 (", "v2.1"}
+
+
+def test_a_deploy_killed_mid_switch_is_reconciled_and_blocks_nothing(app: App) -> None:
+    app.configure(health_timeout=20, health_watch=30)  # a long watch: time to kill it
+    snap_json(app, "deploy", "v1")
+    with Poller(app.port) as poller:
+        proc = snap_process(app, "deploy", "v2")
+        deadline = time.monotonic() + 120
+        while not containers(app, "candidate"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        with History(app.state) as h:
+            pending = h.rows(app.name, result="pending")
+        assert [r.id for r in pending] == [2]
+
+        status = snap_json(app, "status")
+    assert poller.failures == 0
+    assert status["reconciled"] == [2]
+    assert status["running"]["revision"] == app.demo.revisions["v1"]
+    killed = rows(app)[0]
+    assert killed["result"] == "failed"
+    assert killed["reason"].startswith(f"interrupted: the deploying process (pid {proc.pid})")
+
+    app.configure(health_timeout=20, health_watch=1)
+    assert snap_json(app, "deploy", "v2")["ok"] is True
+    assert containers(app, "candidate", running_only=False) == []  # the leftover is gone
+    assert serving_revision(app) == app.demo.revisions["v2"]
+
+
+# -- images removed by hand ------------------------------------------------------------------
+
+
+def test_rollback_rebuilds_a_removed_image_from_the_cache_offline(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap_json(app, "deploy", "v1")
+    v1_image = snap_json(app, "status")["running"]["image"]
+    v1_env = docker("image", "inspect", "--format", "{{.Config.Labels}}", v1_image)
+    assert "snap.env_image_id" in v1_env
+    snap_json(app, "deploy", "v2")
+    env_tag = json.loads(snap(app, "build", "v1", "--json").stdout)["env_image"]
+    docker("rmi", v1_image, env_tag)
+
+    # Any attempt to reach an index now fails: the rebuild must come from the wheel cache.
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    doc = snap_json(app, "rollback")
+    assert doc["ok"] is True and doc["built"] is True
+    assert serving_revision(app) == app.demo.revisions["v1"]
+    docker("image", "inspect", v1_image, env_tag)
