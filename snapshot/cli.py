@@ -403,5 +403,34 @@ def history_command(ctx: click.Context, limit: int | None, as_json: bool) -> Non
     )
 
 
+@cli.command("prune")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Newest app images to keep besides the protected ones.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@wait_option
+@json_option
+@click.pass_context
+def prune_command(ctx: click.Context, keep: int, dry_run: bool, wait: float, as_json: bool) -> None:
+    """Remove old images and stopped containers of the app.
+
+    Never the image that serves, the previous successful deployment's (what
+    `snap rollback` needs), or any image a history row marks pending or current.
+
+    \b
+    Example:
+      snap prune --dry-run
+      snap prune --keep 1
+    """
+    from snapshot import prune, render
+
+    result = prune.prune(settings_of(ctx), keep=keep, dry_run=dry_run, wait=wait)
+    emit(render.render_json(render.prune_doc(result)) if as_json else render.prune_text(result))
+
+
 def main() -> None:
     cli(prog_name="snap")

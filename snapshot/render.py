@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `s
     from snapshot.deploy import DeployResult, Status
     from snapshot.diff import EnvironmentDiff
     from snapshot.history import Deployment
+    from snapshot.prune import PruneResult
     from snapshot.release import Running
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.tour import DemoTour
@@ -463,6 +464,29 @@ def history_table(app: str, rows: Sequence[Deployment]) -> str:
     ]
     headers = ["id", "time (UTC)", "action", "revision", "lock", "result", "gap", "total", "reason"]
     return render_table(table, headers)
+
+
+def prune_doc(result: PruneResult) -> dict[str, Any]:
+    return {
+        "app": result.app,
+        "dry_run": result.dry_run,
+        "removed_images": list(result.removed_images),
+        "removed_containers": list(result.removed_containers),
+        "kept": [{"image": k.image, "why": k.why} for k in result.kept],
+    }
+
+
+def prune_text(result: PruneResult) -> str:
+    verb = "would remove" if result.dry_run else "removed"
+    lines = [
+        f"{verb} {len(result.removed_images)} image tags and "
+        f"{len(result.removed_containers)} stopped containers of {result.app}"
+    ]
+    lines += [f"  - {name}" for name in (*result.removed_images, *result.removed_containers)]
+    if result.kept:
+        lines.append("kept:")
+        lines += [f"  {k.image}  ({k.why})" for k in result.kept]
+    return "\n".join(lines)
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class ImageInfo:
     id: str
     tags: tuple[str, ...]
     labels: dict[str, str]
+    created: int = 0  # unix time
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,12 @@ def _explain(e: Exception) -> DockerError:
 def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
     """From an image inspect (labels under Config) or an image-list entry (labels on top)."""
     labels = (attrs.get("Config") or {}).get("Labels") if "Config" in attrs else attrs.get("Labels")
+    created = attrs.get("Created", 0)
     return ImageInfo(
         id=attrs["Id"],
-        tags=tuple(attrs.get("RepoTags") or ()),
+        tags=tuple(t for t in attrs.get("RepoTags") or () if t != "<none>:<none>"),
         labels=dict(labels or {}),
+        created=created if isinstance(created, int) else 0,  # inspect gives a date string
     )
 
 
@@ -177,11 +180,14 @@ class DockerEngine:
         except docker.errors.APIError as e:
             raise _explain(e) from e
 
-    def remove_image(self, image_id: str) -> None:
+    def remove_image(self, image_id: str) -> bool:
+        """Remove (or untag, for a tag) without force; False when Docker refuses."""
         try:
             self._api.remove_image(image_id, force=False)
         except docker.errors.APIError as e:
             log.debug("could not remove image %s: %s", image_id[:19], e)
+            return False
+        return True
 
     def prune_dangling(self, label: str) -> None:
         """Remove untagged images carrying LABEL (e.g. finished build stages)."""

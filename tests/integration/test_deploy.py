@@ -409,3 +409,30 @@ def test_rollback_rebuilds_a_removed_image_from_the_cache_offline(
     assert doc["ok"] is True and doc["built"] is True
     assert serving_revision(app) == app.demo.revisions["v1"]
     docker("image", "inspect", v1_image, env_tag)
+
+
+# -- clean-up ------------------------------------------------------------------------------
+
+
+def test_prune_keeps_what_serves_and_what_rollback_needs(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    snap_json(app, "deploy", "v2")
+    snap_json(app, "rollback")  # v1 serves; v2 is the previous successful deployment
+    extra = json.loads(snap(app, "build", "v2.1", "--json").stdout)["image"]
+    tags = {r: f"{app.name}:{app.demo.revisions[r][:12]}" for r in ("v1", "v2")}
+
+    dry = snap_json(app, "prune", "--keep", "0", "--dry-run")
+    assert extra in dry["removed_images"]
+    docker("image", "inspect", extra)  # a dry run removes nothing
+
+    doc = snap_json(app, "prune", "--keep", "0")
+    kept = {k["image"]: k["why"] for k in doc["kept"]}
+    assert kept[tags["v1"]] == "serving"
+    assert kept[tags["v2"]] == "previous successful deployment"
+    assert extra in doc["removed_images"] and tags["v1"] not in doc["removed_images"]
+    assert subprocess.run(["docker", "image", "inspect", extra], capture_output=True).returncode
+    # v2.1 shares v2's lock: the environment image stays, v2 is built on it.
+    env_v2 = json.loads(snap(app, "build", "v2", "--json").stdout)
+    assert env_v2["cached"] is True and env_v2["env_image"] is not None
+
+    assert snap_json(app, "rollback")["built"] is False  # back to v2 without a rebuild
