@@ -16,7 +16,7 @@ import click
 
 from snapshot import __version__
 from snapshot.config import TARGETS, Settings, load_settings
-from snapshot.errors import SnapError
+from snapshot.errors import DeployError, SnapError
 
 if TYPE_CHECKING:
     from snapshot.deploy import DeployResult
@@ -282,12 +282,16 @@ def deploy_settings(ctx: click.Context, target: str | None) -> Settings:
     return dataclasses.replace(settings, target=target) if target else settings
 
 
-def emit_deploy(ctx: click.Context, result: DeployResult, as_json: bool) -> None:
+def emit_deploy(result: DeployResult, as_json: bool) -> None:
     from snapshot import render
 
     emit(render.render_json(render.deploy_doc(result)) if as_json else render.deploy_text(result))
     if not result.ok:
-        ctx.exit(1)
+        d, serving = result.deployment, result.switch.serving
+        kept = f"{serving.revision_name} keeps serving" if serving else "nothing is serving"
+        raise DeployError(
+            f"{d.action} {d.id} {d.result}; {kept}", "See the reason above and `snap history`"
+        )
 
 
 @cli.command("deploy")
@@ -314,7 +318,7 @@ def deploy_command(
 
     reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
     settings = deploy_settings(ctx, target)
-    emit_deploy(ctx, deploy.deploy(settings, rev, wait=wait, progress=reporter), as_json)
+    emit_deploy(deploy.deploy(settings, rev, wait=wait, progress=reporter), as_json)
 
 
 @cli.command("rollback")
@@ -358,7 +362,7 @@ def rollback_command(
     result = deploy.rollback(
         settings, rev, to_deployment=to_deployment, wait=wait, progress=reporter
     )
-    emit_deploy(ctx, result, as_json)
+    emit_deploy(result, as_json)
 
 
 @cli.command("status")

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ACTION_DEPLOY = "deploy"
 ACTION_ROLLBACK = "rollback"
 DEFAULT_WAIT = 30.0  # seconds a deploy waits for another one of the same app
+NO_EARLIER = "no earlier successful deployment of {app} to roll back to"
+NO_EARLIER_TODO = "Name a revision instead: `snap rollback REV` (see `snap list`)"
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,13 @@ def rollback(
     (``kubectl rollout undo``); with TO_DEPLOYMENT: the revision that deployment put in.
     """
     if rev is None:
-        rev = _rollback_revision(settings, to_deployment)
-        progress.step(f"rolling back to {rev[:12]}")
+        rev, name = _rollback_revision(settings, to_deployment)
+        progress.step(f"rolling back to {name}")
     return deploy(settings, rev, action=ACTION_ROLLBACK, wait=wait, progress=progress)
 
 
-def _rollback_revision(settings: Settings, to_deployment: int | None) -> str:
+def _rollback_revision(settings: Settings, to_deployment: int | None) -> tuple[str, str]:
+    """The sha to go back to, and its name as history recorded it."""
     app = settings.image_name
     with History(settings.state_dir) as h:
         if to_deployment is not None:
@@ -127,16 +130,21 @@ def _rollback_revision(settings: Settings, to_deployment: int | None) -> str:
                     f"there is no deployment {to_deployment} of {app}",
                     "See `snap history` for the ids",
                 )
-            return row.to_revision
+            if row.result != SUCCEEDED:
+                raise DeployError(
+                    f"deployment {to_deployment} ({row.to_revision_name}) {row.result}: it "
+                    "never served, so it is no known-good state",
+                    "Pick a succeeded one from `snap history`, or name a revision",
+                )
+            return row.to_revision, row.to_revision_name
         good = h.rows(app, result=SUCCEEDED)
+    if not good:
+        raise DeployError(NO_EARLIER.format(app=app), NO_EARLIER_TODO)
     serving = _serving_revision(settings) or (good[0].to_revision if good else None)
     for row in good:
         if row.to_revision != serving:
-            return row.to_revision
-    raise DeployError(
-        f"no earlier successful deployment of {app} to roll back to",
-        "Name a revision instead: `snap rollback REV` (see `snap list`)",
-    )
+            return row.to_revision, row.to_revision_name
+    raise DeployError(NO_EARLIER.format(app=app), NO_EARLIER_TODO)
 
 
 def _serving_revision(settings: Settings) -> str | None:

@@ -28,8 +28,14 @@ class DeployLock:
 
     def acquire(self) -> bool:
         """Take the lock, waiting up to ``wait`` seconds; False if still held by another."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DeployError(
+                f"cannot create the deploy lock {self.path} ({e.strerror})",
+                "Set SNAP_STATE_DIR to a writable directory",
+            ) from e
         deadline = time.monotonic() + self.wait
         while True:
             try:

@@ -38,7 +38,7 @@ def get(
         response.read()
         return response.status, ""
     except TimeoutError:
-        return None, f"GET {path} did not answer within {timeout:g} s"
+        return None, f"GET {path} did not answer within {timeout:.1f} s"
     except ConnectionRefusedError:
         return None, f"nothing accepts connections on port {port}"
     except (OSError, http.client.HTTPException) as e:
@@ -82,7 +82,7 @@ def watch(
         stopped = alive() if alive else None
         if stopped:
             return Health(False, time.monotonic() - started, f"{stopped} after passing a check")
-        status, detail = get(port, path, host=host)
+        status, detail = get(port, path, REQUEST_TIMEOUT, host)
         if status is None or not 200 <= status < 300:
             why = _failure(status, detail, path)
             return Health(False, time.monotonic() - started, f"{why} after passing a check")

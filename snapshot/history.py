@@ -98,18 +98,24 @@ class History:
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        db = self._connect()
         try:
-            db = self._connect()
             ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-            if ok:
-                db.executescript(_SCHEMA)
-                return db
-            db.close()
-        except sqlite3.DatabaseError:
-            pass
-        self.moved_aside = self.path.with_name(
-            f"{FILENAME}.corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-        )
+        except sqlite3.DatabaseError as e:
+            # Only "not a database" and "malformed" mean corrupt; "locked" (another snap
+            # holding a long write) or an I/O error must not cost the user their history.
+            if e.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                db.close()
+                raise DeployError(
+                    f"cannot read the deploy history {self.path} ({e})",
+                    "Retry when no other snap process is using it",
+                ) from e
+            ok = False
+        if ok:
+            db.executescript(_SCHEMA)
+            return db
+        db.close()
+        self.moved_aside = self._aside_path()
         self.path.rename(self.moved_aside)
         log.warning(
             "snap: the deploy history %s was unreadable; moved it to %s and started a new one",
@@ -119,6 +125,16 @@ class History:
         db = self._connect()
         db.executescript(_SCHEMA)
         return db
+
+    def _aside_path(self) -> Path:
+        """A name no earlier corrupt copy has: a second one must not replace the first."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        candidate = self.path.with_name(f"{FILENAME}.corrupt-{stamp}")
+        n = 1
+        while candidate.exists():
+            candidate = self.path.with_name(f"{FILENAME}.corrupt-{stamp}-{n}")
+            n += 1
+        return candidate
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -77,7 +77,7 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
         labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
         state=state.get("Status", "unknown"),
         exit_code=state.get("ExitCode"),
-        started_at=None if not started or started.startswith("0001-") else started,
+        started_at=_seconds_precision(started),
         host_port=host_port,
     )
 
@@ -111,6 +111,13 @@ def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
         labels=dict(labels or {}),
         created=created if isinstance(created, int) else 0,  # inspect gives a date string
     )
+
+
+def _seconds_precision(stamp: str | None) -> str | None:
+    """Docker's RFC 3339 nanosecond stamp as 2026-01-31T12:00:00Z; None for 'never'."""
+    if not stamp or stamp.startswith("0001-"):
+        return None
+    return stamp.split(".")[0].removesuffix("Z") + "Z"
 
 
 class DockerEngine:

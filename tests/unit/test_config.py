@@ -256,3 +256,212 @@ def test_tool_snap_must_be_a_table(tmp_path: Path):
         load_settings(tmp_path, environ={})
 
     assert info.value.message == f"[tool.snap] in {path} must be a table. Fix the file."
+
+
+# -- deploy settings -------------------------------------------------------------------
+
+
+def test_deploy_defaults(tmp_path: Path):
+    settings = load_settings(tmp_path, environ={})
+
+    assert settings.target == "local"
+    assert settings.service is None
+    assert settings.registry is None
+    assert settings.address == "0.0.0.0"
+    assert settings.health_path == "/health"
+    assert settings.health_timeout == 30
+    assert settings.health_watch == 1
+    assert settings.stop_timeout == 10
+
+
+@pytest.mark.parametrize(
+    ("key", "toml_value", "expected"),
+    [
+        ("target", '"local"', "local"),
+        ("target", '"swarm"', "swarm"),
+        ("service", '"model-api_2.x"', "model-api_2.x"),
+        ("registry", '"registry.internal:5000"', "registry.internal:5000"),
+        ("registry", '"localhost"', "localhost"),
+        ("address", '"127.0.0.1"', "127.0.0.1"),
+        ("address", '"::1"', "::1"),
+        ("health_path", '"/ready?deep=1"', "/ready?deep=1"),
+        ("health_path", '" /healthz "', "/healthz"),
+        ("health_timeout", "2.5", 2.5),
+        ("health_timeout", "0.1", 0.1),
+        ("health_timeout", "3600", 3600.0),
+        ("health_watch", "0", 0.0),
+        ("stop_timeout", "0", 0.0),
+        ("stop_timeout", "25", 25.0),
+    ],
+)
+def test_deploy_key_accepted(tmp_path: Path, key: str, toml_value: str, expected: object):
+    write_pyproject(tmp_path, f"[tool.snap]\n{key} = {toml_value}\n")
+
+    settings = load_settings(tmp_path, environ={})
+
+    assert getattr(settings, key) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "toml_value", "message"),
+    [
+        (
+            "target",
+            '"k8s"',
+            "[tool.snap] target must be one of local, swarm, got 'k8s'. "
+            '"local" runs a container on this Docker host; "swarm" updates a Swarm service.',
+        ),
+        (
+            "health_path",
+            '"health"',
+            "[tool.snap] health_path must be a URL path starting with /, got 'health'. "
+            'Use e.g. health_path = "/health".',
+        ),
+        (
+            "health_path",
+            '"/he alth"',
+            "[tool.snap] health_path must be a URL path starting with /, got '/he alth'. "
+            'Use e.g. health_path = "/health".',
+        ),
+        (
+            "health_timeout",
+            "0",
+            "[tool.snap] health_timeout must be a number of seconds from 0.1 to 3600, got 0. "
+            "Fix it.",
+        ),
+        (
+            "health_timeout",
+            "true",
+            "[tool.snap] health_timeout must be a number of seconds from 0.1 to 3600, got True. "
+            "Fix it.",
+        ),
+        (
+            "health_watch",
+            "-1",
+            "[tool.snap] health_watch must be a number of seconds from 0 to 3600, got -1. Fix it.",
+        ),
+        (
+            "health_watch",
+            "3601",
+            "[tool.snap] health_watch must be a number of seconds from 0 to 3600, got 3601. "
+            "Fix it.",
+        ),
+        (
+            "stop_timeout",
+            '"x"',
+            "[tool.snap] stop_timeout must be a number of seconds from 0 to 3600, got 'x'. Fix it.",
+        ),
+        (
+            "registry",
+            '"http://x:5000"',
+            "[tool.snap] registry 'http://x:5000' is not a registry address (HOST or HOST:PORT, "
+            'no scheme or path). Use e.g. registry = "registry.internal:5000".',
+        ),
+        (
+            "registry",
+            '"x:5000/team"',
+            "[tool.snap] registry 'x:5000/team' is not a registry address (HOST or HOST:PORT, "
+            'no scheme or path). Use e.g. registry = "registry.internal:5000".',
+        ),
+        (
+            "address",
+            '"localhost"',
+            "[tool.snap] address must be an IP address to publish the port on, got 'localhost'. "
+            'Use "0.0.0.0" (every interface) or "127.0.0.1" (this host only).',
+        ),
+        (
+            "service",
+            '"bad name"',
+            "[tool.snap] service 'bad name' is not a valid service name (letters, digits, _ . -). "
+            'Use e.g. service = "model-api".',
+        ),
+        (
+            "service",
+            '"-svc"',
+            "[tool.snap] service '-svc' is not a valid service name (letters, digits, _ . -). "
+            'Use e.g. service = "model-api".',
+        ),
+        ("target", '""', "[tool.snap] target must be a non-empty string, got ''. Fix it."),
+    ],
+)
+def test_deploy_key_refused(tmp_path: Path, key: str, toml_value: str, message: str):
+    write_pyproject(tmp_path, f"[tool.snap]\n{key} = {toml_value}\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == message
+    assert "\n" not in info.value.message
+    assert info.value.exit_code == 2
+
+
+def test_target_and_registry_from_the_environment_over_tool_snap(tmp_path: Path):
+    write_pyproject(tmp_path, '[tool.snap]\ntarget = "swarm"\nregistry = "toml.example:5000"\n')
+
+    settings = load_settings(
+        tmp_path, environ={"SNAP_TARGET": "local", "SNAP_REGISTRY": "env.example:5001"}
+    )
+
+    assert (settings.target, settings.registry) == ("local", "env.example:5001")
+
+
+def test_target_flag_over_the_environment(tmp_path: Path):
+    settings = load_settings(tmp_path, {"target": "swarm"}, {"SNAP_TARGET": "local"})
+
+    assert settings.target == "swarm"
+
+
+def test_bad_target_in_the_environment_names_the_variable(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={"SNAP_TARGET": "k8s"})
+
+    assert info.value.message == (
+        "SNAP_TARGET must be one of local, swarm, got 'k8s'. "
+        '"local" runs a container on this Docker host; "swarm" updates a Swarm service.'
+    )
+
+
+def test_bad_registry_in_the_environment_names_the_variable(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={"SNAP_REGISTRY": "https://registry.example"})
+
+    assert info.value.message == (
+        "SNAP_REGISTRY 'https://registry.example' is not a registry address (HOST or "
+        'HOST:PORT, no scheme or path). Use e.g. registry = "registry.internal:5000".'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "suggested"),
+    [
+        ("health_pth", "health_path"),
+        ("health_timout", "health_timeout"),
+        ("health_wach", "health_watch"),
+        ("stop_timout", "stop_timeout"),
+        ("registery", "registry"),
+        ("adress", "address"),
+        ("targt", "target"),
+    ],
+)
+def test_unknown_key_close_to_a_deploy_key(tmp_path: Path, key: str, suggested: str):
+    path = write_pyproject(tmp_path, f'[tool.snap]\n{key} = "x"\n')
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+
+    assert info.value.message == (
+        f"unknown key '{key}' in [tool.snap] of {path}. Did you mean '{suggested}'?"
+    )
+
+
+def test_service_name_defaults_to_the_image_name(tmp_path: Path):
+    new_history(tmp_path / "Model API").close()
+    derived = load_settings(tmp_path / "Model API", environ={})
+    configured = tmp_path / "configured"
+    write_pyproject(configured, '[tool.snap]\nimage = "model-api"\n')
+    named = tmp_path / "named"
+    write_pyproject(named, '[tool.snap]\nimage = "model-api"\nservice = "api-prod"\n')
+
+    assert (derived.image_name, derived.service_name) == ("model-api", "model-api")
+    assert load_settings(configured, environ={}).service_name == "model-api"
+    assert load_settings(named, environ={}).service_name == "api-prod"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from click.testing import CliRunner, Result
 from repo_factory import dump_lock, lock_doc, new_history, pair, pipfile_text
 
 from snapshot.cli import cli
+from snapshot.history import History as DeployHistory  # repo_factory's History is a git repo
+from snapshot.release import Release, Running
 
 # None stands for a scalar (or null); [x] for a list whose items look like x; [] for a
 # list of scalars; a nullable object is shown as the object.
@@ -219,3 +222,160 @@ def test_value_types(documents: dict[str, list[Result]]):
     verify = json.loads(documents["verify"][1].stdout)
     assert verify["ok"] is True
     assert isinstance(verify["pipenv_version"], str)
+
+
+# -- snap history ----------------------------------------------------------------------
+
+DEPLOYMENT_SHAPE = {
+    "id": None,
+    "app": None,
+    "target": None,
+    "action": None,
+    "result": None,
+    "reason": None,
+    "started_at": None,
+    "finished_at": None,
+    "from": {"revision": None, "name": None, "lock_id": None},
+    "to": {"revision": None, "name": None, "lock_id": None, "image": None},
+    "seconds": {"build": None, "health": None, "unavailable": None, "total": None},
+}
+
+HISTORY_SHAPE = {"schema_version": None, "app": None, "deployments": [DEPLOYMENT_SHAPE]}
+
+
+def write_deployments(state_dir: Path, app: str, revisions: dict[str, str]) -> list[int]:
+    """APP's rows as deploys write them, newest first: v1 over nothing (succeeded), v2 over
+    v1 (failed), a rollback to v1 still pending."""
+
+    def release(name: str) -> Release:
+        sha = revisions[name]
+        return Release(app, f"{app}:{sha[:12]}", "sha256:" + "e" * 64, sha, name, "b" * 64, 0)
+
+    v1 = release("v1")
+    serving = Running(
+        target="local",
+        app=app,
+        revision=v1.revision,
+        revision_name="v1",
+        lock_id=v1.lock_id,
+        image=v1.image,
+        image_id=v1.image_id,
+        container=f"snap-{app}",
+        container_id="0" * 64,
+        deployment_id=1,
+        state="running",
+        since="2026-01-01T00:00:00Z",
+        port=8000,
+    )
+    with DeployHistory(state_dir) as h:
+        first = h.begin(target="local", action="deploy", current=None, release=v1)
+        h.finish(
+            first,
+            result="succeeded",
+            build_seconds=12.5,
+            health_seconds=0.4,
+            unavailable_seconds=0.05,
+            total_seconds=14.25,
+        )
+        second = h.begin(target="local", action="deploy", current=serving, release=release("v2"))
+        h.finish(
+            second,
+            result="failed",
+            reason="GET /health answered HTTP 500",
+            build_seconds=0.0,
+            health_seconds=30.0,
+        )
+        third = h.begin(target="local", action="rollback", current=serving, release=v1)
+    return [third, second, first]
+
+
+@pytest.fixture(scope="module")
+def history_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`snap history --json` on an empty history and on one with every kind of row."""
+    root = tmp_path_factory.mktemp("history-contract")
+    h = new_history(root / "repo")
+    h.commit("v1", pair("requests-v1"), tag="v1")
+    h.commit("v2", pair("requests-v2"), tag="v2")
+    ids = write_deployments(root / "state", "repo", h.shas)
+    write_deployments(root / "state", "other-app", h.shas)  # never shown for `repo`
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in list(os.environ):
+            if var.startswith("SNAP_"):
+                mp.delenv(var)
+        mp.setenv("SNAP_CACHE_DIR", str(root / "cache"))
+
+        def run(state: str, *args: str) -> Result:
+            mp.setenv("SNAP_STATE_DIR", str(root / state))
+            return CliRunner().invoke(cli, ["--repo", str(h.path), *args], catch_exceptions=False)
+
+        yield {
+            "ids": ids,
+            "shas": dict(h.shas),
+            "empty": run("empty-state", "history", "--json"),
+            "full": run("state", "history", "--json"),
+            "limited": run("state", "history", "--limit", "1", "--json"),
+        }
+    h.close()
+
+
+@pytest.mark.parametrize("name", ["empty", "full", "limited"])
+def test_history_stdout_is_only_the_json_document(history_documents: dict[str, Any], name: str):
+    result: Result = history_documents[name]
+
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert result.stdout == json.dumps(json.loads(result.stdout), indent=2, sort_keys=True) + "\n"
+
+
+def test_history_of_no_deployments(history_documents: dict[str, Any]):
+    doc = json.loads(history_documents["empty"].stdout)
+
+    assert doc == {"schema_version": 1, "app": "repo", "deployments": []}
+
+
+def test_history_shape_is_pinned(history_documents: dict[str, Any]):
+    docs = [json.loads(history_documents[n].stdout) for n in ("empty", "full", "limited")]
+    combined = shape(docs[0])
+    for doc in docs[1:]:
+        combined = merge(combined, shape(doc))
+
+    assert combined == HISTORY_SHAPE
+
+
+def test_history_rows_newest_first_with_their_values(history_documents: dict[str, Any]):
+    doc = json.loads(history_documents["full"].stdout)
+    shas = history_documents["shas"]
+    rows = doc["deployments"]
+
+    assert [r["id"] for r in rows] == history_documents["ids"]
+    assert {r["app"] for r in rows} == {"repo"}
+    assert [(r["action"], r["result"]) for r in rows] == [
+        ("rollback", "pending"),
+        ("deploy", "failed"),
+        ("deploy", "succeeded"),
+    ]
+    pending, failed, first = rows
+    assert first["from"] == {"revision": None, "name": None, "lock_id": None}
+    assert first["to"] == {
+        "revision": shas["v1"],
+        "name": "v1",
+        "lock_id": "b" * 64,
+        "image": f"repo:{shas['v1'][:12]}",
+    }
+    assert first["seconds"] == {"build": 12.5, "health": 0.4, "unavailable": 0.05, "total": 14.25}
+    assert first["reason"] == ""
+    assert isinstance(first["id"], int)
+    assert isinstance(first["finished_at"], str)
+    assert failed["from"] == {"revision": shas["v1"], "name": "v1", "lock_id": "b" * 64}
+    assert failed["to"]["revision"] == shas["v2"]
+    assert failed["reason"] == "GET /health answered HTTP 500"
+    assert failed["seconds"] == {"build": 0.0, "health": 30.0, "unavailable": None, "total": None}
+    assert pending["finished_at"] is None
+    assert pending["target"] == "local"
+
+
+def test_history_limit(history_documents: dict[str, Any]):
+    doc = json.loads(history_documents["limited"].stdout)
+
+    assert [r["id"] for r in doc["deployments"]] == history_documents["ids"][:1]
