@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from json_shapes import DEPLOYMENT_SHAPE, merge, shape
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files
 from snapshot.cli import cli
@@ -436,3 +437,65 @@ def test_prune_keeps_what_serves_and_what_rollback_needs(app: App) -> None:
     assert env_v2["cached"] is True and env_v2["env_image"] is not None
 
     assert snap_json(app, "rollback")["built"] is False  # back to v2 without a rebuild
+
+
+# -- JSON contract ---------------------------------------------------------------------------
+
+RUNNING_SHAPE = {
+    "target": None,
+    "revision": None,
+    "name": None,
+    "lock_id": None,
+    "image": None,
+    "image_id": None,
+    "container": None,
+    "container_id": None,
+    "deployment": None,
+    "state": None,
+    "since": None,
+    "port": None,
+}
+DEPLOY_SHAPE = {
+    "schema_version": None,
+    "ok": None,
+    "deployment": DEPLOYMENT_SHAPE,
+    "built": None,
+    "log_tail": [],
+    "serving": RUNNING_SHAPE,
+    "reconciled": [],
+}
+STATUS_SHAPE = {
+    "schema_version": None,
+    "app": None,
+    "target": None,
+    "running": RUNNING_SHAPE,
+    "healthy": None,
+    "health_reason": None,
+    "tags": [],
+    "last": DEPLOYMENT_SHAPE,
+    "recorded": DEPLOYMENT_SHAPE,
+    "mismatches": [],
+    "reconciled": [],
+}
+PRUNE_SHAPE = {
+    "schema_version": None,
+    "app": None,
+    "dry_run": None,
+    "removed_images": [],
+    "removed_containers": [],
+    "kept": [{"image": None, "why": None}],
+}
+
+
+def test_json_shapes_of_deploy_rollback_status_and_prune(app: App) -> None:
+    deploys = [snap_json(app, "deploy", "v1"), snap_json(app, "deploy", "v3", code=1)]
+    deploys.append(snap_json(app, "rollback", "v2"))
+    combined = shape(deploys[0])
+    for doc in deploys[1:]:
+        combined = merge(combined, shape(doc))
+    assert combined == DEPLOY_SHAPE
+    assert deploys[1]["ok"] is False and deploys[1]["log_tail"]
+    assert deploys[0]["schema_version"] == 1
+
+    assert shape(snap_json(app, "status")) == STATUS_SHAPE
+    assert shape(snap_json(app, "prune", "--dry-run")) == PRUNE_SHAPE

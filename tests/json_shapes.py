@@ -1,0 +1,50 @@
+"""The shape of a JSON document, for contract tests that pin what --json prints.
+
+None stands for a scalar (or null); [x] for a list whose items look like x; [] for a
+list of scalars; a nullable object is shown as the object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEPLOYMENT_SHAPE = {
+    "id": None,
+    "app": None,
+    "target": None,
+    "action": None,
+    "result": None,
+    "reason": None,
+    "started_at": None,
+    "finished_at": None,
+    "from": {"revision": None, "name": None, "lock_id": None},
+    "to": {"revision": None, "name": None, "lock_id": None, "image": None},
+    "seconds": {"build": None, "health": None, "unavailable": None, "total": None},
+}
+
+
+def merge(a: Any, b: Any) -> Any:
+    """One shape for two values that must share it (lists may be empty, objects null)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), f"items with different keys: {sorted(a)} vs {sorted(b)}"
+        return {k: merge(a[k], b[k]) for k in a}
+    if isinstance(a, list) and isinstance(b, list):
+        return [merge(a[0], b[0])] if a and b else (a or b)
+    if a is None or b is None:
+        return b if a is None else a
+    assert type(a) is type(b)
+    return a
+
+
+def shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        structured = [shape(v) for v in value if isinstance(v, dict | list)]
+        if not structured:
+            return []
+        result = structured[0]
+        for other in structured[1:]:
+            result = merge(result, other)
+        return [result]
+    return None
