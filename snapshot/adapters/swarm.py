@@ -1,0 +1,395 @@
+"""Docker Swarm services and registry pushes, in snap's terms (the SDK stays in here).
+
+Beside ``adapters/docker.py`` (images, builds, containers), this is the other module that
+touches the Docker SDK: it creates, updates, inspects and removes one replicated service,
+reads its tasks and their containers' logs, and tags and pushes images. Engine failures
+leave as ``DockerError`` (through the same ``_explain`` as the rest of snap), refusals of
+a deploy as ``DeployError``; no SDK object is handed upward.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
+
+from snapshot.adapters.docker import _explain
+from snapshot.errors import DeployError, DockerError, SnapError
+
+log = logging.getLogger(__name__)
+
+NANO = 1_000_000_000
+TASK_FAILED_STATES = ("failed", "rejected", "orphaned")
+RESTART_DELAY = 1.0
+
+# What the SDK and requests raise when the engine refuses or cannot be reached.
+_ENGINE_ERRORS = (docker.errors.DockerException, RequestsConnectionError, ReadTimeout)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What snap asks Swarm to run: one replica of IMAGE, checked and rolled out safely."""
+
+    name: str
+    image: str
+    labels: dict[str, str]  # on the service and on each of its containers
+    port: int  # published on every node's host port of the same number (mode=host)
+    health_test: list[str]  # a Docker HEALTHCHECK test, e.g. ["CMD", "python3", "-c", ...]
+    health_start_period: float  # seconds a task may take to answer before failures count
+    monitor: float  # seconds after a task starts in which its failure fails the update
+    stop_grace: float  # seconds between SIGTERM and SIGKILL
+    health_interval: float = 1.0
+    health_timeout: float = 2.0
+    health_retries: int = 3
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    id: str
+    name: str
+    version: int  # the object version an update must name (optimistic concurrency)
+    image: str
+    labels: dict[str, str]
+    port: int | None  # the published host port
+    replicas: int
+    update_state: str | None  # updating, completed, paused, rollback_* ... (None: never)
+    update_message: str
+    has_previous_spec: bool
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    id: str
+    state: str  # new ... starting, running, complete, failed, rejected, shutdown ...
+    desired_state: str
+    error: str
+    message: str
+    container_id: str | None
+    exit_code: int | None
+    timestamp: str  # when it entered STATE (RFC 3339, UTC)
+    labels: dict[str, str]  # its container spec's labels
+
+
+def remote_ref(registry: str, image: str) -> str:
+    """IMAGE (``name:tag``) as named in REGISTRY (``HOST[:PORT]``)."""
+    return f"{registry}/{image}"
+
+
+def _spec_port(spec: Mapping[str, Any]) -> int | None:
+    for p in (spec.get("EndpointSpec") or {}).get("Ports") or ():
+        if p.get("PublishedPort"):
+            return int(p["PublishedPort"])
+    return None
+
+
+def _service_info(attrs: Mapping[str, Any]) -> ServiceInfo:
+    spec = attrs.get("Spec") or {}
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    update = attrs.get("UpdateStatus") or {}
+    replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
+    return ServiceInfo(
+        id=attrs["ID"],
+        name=spec.get("Name", ""),
+        version=int((attrs.get("Version") or {}).get("Index", 0)),
+        image=container.get("Image", ""),
+        labels=dict(spec.get("Labels") or {}),
+        port=_spec_port(spec),
+        replicas=int(replicas),
+        update_state=update.get("State"),
+        update_message=update.get("Message", ""),
+        has_previous_spec=bool(attrs.get("PreviousSpec")),
+    )
+
+
+def _task_info(attrs: Mapping[str, Any]) -> TaskInfo:
+    status = attrs.get("Status") or {}
+    container = status.get("ContainerStatus") or {}
+    spec = ((attrs.get("Spec") or {}).get("ContainerSpec")) or {}
+    return TaskInfo(
+        id=attrs["ID"],
+        state=status.get("State", ""),
+        desired_state=attrs.get("DesiredState", ""),
+        error=status.get("Err", ""),
+        message=status.get("Message", ""),
+        container_id=container.get("ContainerID") or None,
+        exit_code=container.get("ExitCode"),
+        timestamp=status.get("Timestamp", ""),
+        labels=dict(spec.get("Labels") or {}),
+    )
+
+
+def _first_line(e: Exception) -> str:
+    text = str(getattr(e, "explanation", None) or e).strip()
+    return text.splitlines()[0] if text else e.__class__.__name__
+
+
+class SwarmEngine:
+    """One connection to a Swarm manager's engine, reused for every call of a command."""
+
+    def __init__(self, timeout: int = 60) -> None:
+        try:
+            self._client = docker.from_env(timeout=timeout)
+            self._client.ping()
+        except (*_ENGINE_ERRORS, PermissionError, FileNotFoundError) as e:
+            raise _explain(e) from e
+        self._api = self._client.api
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SwarmEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the swarm -------------------------------------------------------------------
+
+    def swarm_role(self) -> tuple[str, bool, int]:
+        """(local node state, whether it is a manager, how many nodes the swarm has)."""
+        try:
+            swarm = self._api.info().get("Swarm") or {}
+        except _ENGINE_ERRORS as e:
+            raise _explain(e) from e
+        nodes = swarm.get("Nodes") or 0
+        return swarm.get("LocalNodeState", "inactive"), bool(swarm.get("ControlAvailable")), nodes
+
+    # -- services --------------------------------------------------------------------
+
+    def service(self, name: str) -> ServiceInfo | None:
+        try:
+            return _service_info(self._api.inspect_service(name))
+        except docker.errors.NotFound:
+            return None
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, f"reading service {name}") from e
+
+    def create_service(self, spec: ServiceSpec) -> str:
+        try:
+            created = self._api.create_service(
+                self._task_template(spec),
+                name=spec.name,
+                labels=spec.labels,
+                mode=docker.types.ServiceMode("replicated", replicas=1),
+                update_config=self._rollout(spec, docker.types.UpdateConfig),
+                rollback_config=self._rollout(spec, docker.types.RollbackConfig),
+                endpoint_spec=self._endpoint(spec),
+            )
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, f"creating service {spec.name}") from e
+        return str(created["ID"])
+
+    def update_service(self, spec: ServiceSpec, version: int) -> None:
+        try:
+            self._api.update_service(
+                spec.name,
+                version,
+                task_template=self._task_template(spec),
+                name=spec.name,
+                labels=spec.labels,
+                mode=docker.types.ServiceMode("replicated", replicas=1),
+                update_config=self._rollout(spec, docker.types.UpdateConfig),
+                rollback_config=self._rollout(spec, docker.types.RollbackConfig),
+                endpoint_spec=self._endpoint(spec),
+            )
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, f"updating service {spec.name}") from e
+
+    def restore_previous_spec(self, name: str) -> bool:
+        """Put the service's previous spec back (what `docker service rollback` does)."""
+        try:
+            attrs = self._api.inspect_service(name)
+            previous = attrs.get("PreviousSpec")
+            if not previous:
+                return False
+            self._api.update_service(
+                attrs["ID"],
+                attrs["Version"]["Index"],
+                task_template=previous.get("TaskTemplate"),
+                name=previous.get("Name"),
+                labels=previous.get("Labels"),
+                mode=previous.get("Mode"),
+                update_config=previous.get("UpdateConfig"),
+                rollback_config=previous.get("RollbackConfig"),
+                endpoint_spec=previous.get("EndpointSpec"),
+            )
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, f"restoring the previous spec of service {name}") from e
+        return True
+
+    def remove_service(self, name: str) -> None:
+        try:
+            self._api.remove_service(name)
+        except docker.errors.NotFound:
+            pass
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, f"removing service {name}") from e
+
+    def wait_removed(self, service_id: str, timeout: float) -> bool:
+        """Wait until no container of a removed service is left (they hold its port)."""
+        deadline = time.monotonic() + timeout
+        label = f"com.docker.swarm.service.id={service_id}"
+        while True:
+            try:
+                left = self._api.containers(all=True, filters={"label": label})
+            except _ENGINE_ERRORS as e:
+                raise _explain(e) from e
+            if not left:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+    def tasks(self, service_id: str) -> list[TaskInfo]:
+        """Every task of the service Swarm still keeps (its history too), newest first."""
+        try:
+            found = self._api.tasks(filters={"service": service_id})
+        except _ENGINE_ERRORS as e:
+            raise self._service_error(e, "listing the service's tasks") from e
+        infos = [_task_info(t) for t in found]
+        return sorted(infos, key=lambda t: t.timestamp, reverse=True)
+
+    def container_image_id(self, container_id: str) -> str | None:
+        try:
+            return str(self._api.inspect_container(container_id)["Image"])
+        except docker.errors.NotFound:
+            return None
+        except _ENGINE_ERRORS as e:
+            raise _explain(e) from e
+
+    def log_tail(self, container_id: str, lines: int = 20) -> tuple[str, ...]:
+        """The last LINES of a task container's output; () when it is gone (another node)."""
+        try:
+            raw = self._api.logs(container_id, stdout=True, stderr=True, tail=lines)
+        except docker.errors.NotFound:
+            return ()
+        except _ENGINE_ERRORS as e:
+            log.debug("no log of %s: %s", container_id[:12], e)
+            return ()
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return tuple(line for line in text.splitlines() if line.strip())
+
+    # -- images and registries -------------------------------------------------------
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            return str(self._api.inspect_image(ref)["Id"])
+        except docker.errors.NotFound:
+            return None
+        except _ENGINE_ERRORS as e:
+            raise _explain(e) from e
+
+    def push(self, image: str, remote: str, on_output: Callable[[str], None] | None = None) -> str:
+        """Tag IMAGE as REMOTE (``registry/name:tag``), push it, return the manifest digest."""
+        tagged_before = self.image_id(remote) is not None
+        try:
+            return self._push(image, remote, on_output)
+        except BaseException:
+            # A failed push leaves no new registry tag behind on this host.
+            if not tagged_before:
+                self._untag(remote)
+            raise
+
+    def _untag(self, ref: str) -> None:
+        try:
+            self._api.remove_image(ref, noprune=True)
+        except _ENGINE_ERRORS as e:
+            log.debug("could not remove the tag %s: %s", ref, e)
+
+    def _push(self, image: str, remote: str, on_output: Callable[[str], None] | None) -> str:
+        repository, _, tag = remote.rpartition(":")
+        registry = repository.split("/", 1)[0]
+        try:
+            self._api.tag(image, repository, tag, force=True)
+            stream = self._api.push(repository, tag=tag, stream=True, decode=True)
+            digest = ""
+            for chunk in stream:
+                if "error" in chunk:
+                    raise DockerError(
+                        f"pushing {remote} failed: {str(chunk['error']).strip()}",
+                        f"Check that a registry answers at {registry} and accepts pushes",
+                    )
+                digest = (chunk.get("aux") or {}).get("Digest", digest)
+                if on_output and chunk.get("status"):
+                    on_output(f"{chunk.get('id', '')} {chunk['status']}".strip())
+        except docker.errors.NotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except _ENGINE_ERRORS as e:
+            text = _first_line(e)
+            if "connection refused" in text.lower() or "no such host" in text.lower():
+                raise DockerError(
+                    f"pushing {remote} failed: no registry answers at {registry}",
+                    "Start the registry or fix [tool.snap] registry",
+                ) from e
+            raise _explain(e) from e
+        if not digest:
+            raise DockerError(f"pushing {remote} reported no digest", "Retry the push")
+        return digest
+
+    # -- spec pieces -----------------------------------------------------------------
+
+    @staticmethod
+    def _task_template(spec: ServiceSpec) -> docker.types.TaskTemplate:
+        health = docker.types.Healthcheck(
+            test=spec.health_test,
+            interval=int(spec.health_interval * NANO),
+            timeout=int(spec.health_timeout * NANO),
+            retries=spec.health_retries,
+            start_period=int(spec.health_start_period * NANO),
+        )
+        container = docker.types.ContainerSpec(
+            spec.image,
+            labels=spec.labels,
+            healthcheck=health,
+            stop_grace_period=int(spec.stop_grace * NANO),
+        )
+        # "any": a task that exits, even with 0, is replaced; a delay keeps a crashing app
+        # from restarting in a tight loop.
+        restart = docker.types.RestartPolicy(condition="any", delay=int(RESTART_DELAY * NANO))
+        return docker.types.TaskTemplate(container, restart_policy=restart)
+
+    @staticmethod
+    def _rollout(spec: ServiceSpec, kind: type[docker.types.UpdateConfig]) -> Any:
+        # stop-first, because the port is published in host mode (the routing mesh does not
+        # route on these hosts): a new task cannot bind the host port while the old one
+        # holds it, so start-first would leave the new task pending forever on one node.
+        update = kind is docker.types.UpdateConfig
+        return kind(
+            parallelism=1,
+            order="stop-first",
+            failure_action="rollback" if update else "pause",
+            monitor=int(spec.monitor * NANO),
+            max_failure_ratio=0,
+        )
+
+    @staticmethod
+    def _endpoint(spec: ServiceSpec) -> docker.types.EndpointSpec:
+        # The API's own form: the SDK's tuple shorthand is typed for strings, the API wants ints.
+        port: Any = {
+            "Protocol": "tcp",
+            "PublishedPort": spec.port,
+            "TargetPort": spec.port,
+            "PublishMode": "host",
+        }
+        return docker.types.EndpointSpec(ports=[port])
+
+    @staticmethod
+    def _service_error(e: Exception, doing: str) -> SnapError:
+        text = _first_line(e)
+        if "not a swarm manager" in text or "swarm" in text.lower() and "not" in text.lower():
+            return DeployError(f"{doing} failed: {text}", "Run it on a Swarm manager")
+        if isinstance(e, docker.errors.APIError) and e.status_code == 409:
+            return DockerError(
+                f"{doing} failed: {text}", "Someone else changed the service; retry the deploy"
+            )
+        if isinstance(e, docker.errors.APIError):
+            return DockerError(f"{doing} failed: {text}", "")
+        return _explain(e)
