@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from snapshot import __version__
-from snapshot.config import TARGETS, Settings, load_settings
+from snapshot.config import TARGETS, Settings, load_settings, with_flag
 from snapshot.errors import DeployError, SnapError
 
 if TYPE_CHECKING:
@@ -363,6 +363,35 @@ def rollback_command(
         settings, rev, to_deployment=to_deployment, wait=wait, progress=reporter
     )
     emit_deploy(result, as_json)
+
+
+@cli.command("push")
+@click.argument("rev", default="HEAD")
+@click.option(
+    "--registry",
+    metavar="HOST:PORT",
+    default=None,
+    help="Registry to push to (default: [tool.snap] registry or SNAP_REGISTRY).",
+)
+@json_option
+@click.pass_context
+def push_command(ctx: click.Context, rev: str, registry: str | None, as_json: bool) -> None:
+    """Push REV's images (app and environment tags) so other Swarm nodes can pull them.
+
+    Builds REV first when its image is missing. Each image goes to
+    HOST:PORT/<tag>; the registry's digests are printed.
+
+    \b
+    Example:
+      snap push v1 --registry registry.internal:5000
+      snap push HEAD --json
+    """
+    from snapshot import push, render
+
+    reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
+    settings = with_flag(settings_of(ctx), "registry", registry)
+    result = push.push_revision(settings, rev, progress=reporter)
+    emit(render.render_json(render.push_doc(result)) if as_json else render.push_text(result))
 
 
 @cli.command("status")

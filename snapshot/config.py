@@ -8,6 +8,7 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -275,6 +276,15 @@ class Settings:
     @property
     def pipfile(self) -> str:
         return str(PurePosixPath(self.lock_dir) / "Pipfile") if self.lock_dir else "Pipfile"
+
+
+def with_flag(settings: Settings, key: str, value: Any) -> Settings:
+    """SETTINGS with KEY set from a command's own flag (None: not given), validated as
+    the same key in [tool.snap] would be."""
+    if value is None:
+        return settings
+    checked = _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
+    return dataclasses.replace(settings, **{key: checked})
 
 
 def find_project_root(start: Path) -> Path:

@@ -62,11 +62,8 @@ def deploy(
 ) -> DeployResult:
     """Build REV if needed and switch the app to it; the result says how it ended."""
     started = time.monotonic()
-    with open_repository(settings) as repo:
-        src = read_revision(repo, settings, rev)
-        name = _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
     with DockerEngine() as engine:
-        built = Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
+        built, name = build_release(settings, rev, engine, progress, started)
         target = open_target(settings, engine)
         app = settings.image_name
         with DeployLock(settings.state_dir, app, action, wait), History(settings.state_dir) as h:
@@ -98,6 +95,18 @@ def deploy(
                 total_seconds=time.monotonic() - started,
             )
     return DeployResult(row, built, switch, tuple(reconciled))
+
+
+def build_release(
+    settings: Settings, rev: str, engine: DockerEngine, progress: Progress, started: float
+) -> tuple[BuildResult, str]:
+    """REV's app image, built if missing (what a deploy or a push does first), and the
+    user's name for the revision."""
+    with open_repository(settings) as repo:
+        src = read_revision(repo, settings, rev)
+        name = _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
+    built = Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
+    return built, name
 
 
 def rollback(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `s
     from snapshot.diff import EnvironmentDiff
     from snapshot.history import Deployment
     from snapshot.prune import PruneResult
+    from snapshot.push import PushResult
     from snapshot.release import Running
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.tour import DemoTour
@@ -361,6 +362,15 @@ def deploy_doc(result: DeployResult) -> dict[str, Any]:
     }
 
 
+def _unit_word(r: Running) -> str:
+    """What serves, in the target's word: a container here, a service in a swarm."""
+    return "service" if r.target == "swarm" else "container"
+
+
+def _unit(r: Running) -> str:
+    return f"{_unit_word(r)} {r.container}"
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
@@ -373,7 +383,7 @@ def deploy_text(result: DeployResult) -> str:
         lines.append(f"history: deployment {r.id} was left pending; now {r.result} ({r.reason})")
     if result.ok:
         was = f" (was {d.from_revision_name})" if d.from_revision_name else ""
-        where = f"container {serving.container}, port {serving.port}" if serving else ""
+        where = f"{_unit(serving)}, port {serving.port}" if serving else ""
         lines += [
             f"{d.action} {d.id} succeeded: {d.to_revision_name} serves{was}",
             f"  image        {d.image}" + ("" if result.build.cached else " (built now)"),
@@ -388,7 +398,7 @@ def deploy_text(result: DeployResult) -> str:
     if serving is not None:
         lines.append(
             f"{serving.revision_name or serving.revision} keeps serving "
-            f"(deployment {serving.deployment_id}, container {serving.container}, "
+            f"(deployment {serving.deployment_id}, {_unit(serving)}, "
             f"port {serving.port})"
         )
     else:
@@ -427,7 +437,7 @@ def status_text(st: Status) -> str:
             f"revision     {r.revision_name or r.revision}{tags}",
             f"lock id      {_short(r.lock_id)}",
             f"image        {r.image}",
-            f"container    {r.container} ({r.state} since {r.since or '-'})",
+            f"{_unit_word(r):<13}{r.container} ({r.state} since {r.since or '-'})",
             f"port         {r.port if r.port is not None else '-'}",
             f"health       {health}",
             f"deployment   {r.deployment_id if r.deployment_id is not None else '-'}",
@@ -464,6 +474,33 @@ def history_table(app: str, rows: Sequence[Deployment]) -> str:
     ]
     headers = ["id", "time (UTC)", "action", "revision", "lock", "result", "gap", "total", "reason"]
     return render_table(table, headers)
+
+
+def push_doc(result: PushResult) -> dict[str, Any]:
+    return {
+        "revision": result.revision,
+        "name": result.revision_name,
+        "lock_id": result.lock_id,
+        "registry": result.registry,
+        "built": result.built,
+        "images": [
+            {"local": i.local, "remote": i.remote, "digest": i.digest} for i in result.images
+        ],
+        "missing": list(result.missing),
+        "seconds": result.seconds,
+    }
+
+
+def push_text(result: PushResult) -> str:
+    built = ", built now" if result.built else ""
+    lines = [
+        f"pushed {result.revision_name} to {result.registry} "
+        f"({len(result.images)} images in {result.seconds:.1f} s{built})"
+    ]
+    width = max(len(i.remote) for i in result.images)
+    lines += [f"  {i.remote:<{width}}  {i.digest}" for i in result.images]
+    lines += [f"  {m}  not on this host, not pushed" for m in result.missing]
+    return "\n".join(lines)
 
 
 def prune_doc(result: PruneResult) -> dict[str, Any]:

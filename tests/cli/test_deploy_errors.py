@@ -199,3 +199,34 @@ def test_history_moves_a_corrupt_database_aside_and_carries_on(
         f"snap: the deploy history {state_dir / FILENAME} was unreadable; moved it to {moved} "
         "and started a new one"
     ]
+
+
+# -- push --------------------------------------------------------------------------------
+
+
+def test_push_without_a_registry_is_a_usage_error_and_needs_no_docker(
+    app: History, snap: Snap, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("SNAP_REGISTRY", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+
+    result = snap("--repo", app.path, "push", "v1")
+
+    assert_error(
+        result,
+        "Error: no registry to push to. Pass --registry HOST:PORT, or set registry in "
+        "[tool.snap] (or SNAP_REGISTRY).\n",
+        exit_code=2,
+    )
+
+
+@pytest.mark.parametrize("registry", ["http://registry:5000", "registry:5000/team"])
+def test_push_to_a_registry_that_is_no_address(app: History, snap: Snap, registry: str):
+    result = snap("--repo", app.path, "push", "v1", "--registry", registry)
+
+    assert_error(
+        result,
+        f"Error: --registry {registry!r} is not a registry address (HOST or HOST:PORT, no "
+        'scheme or path). Use e.g. registry = "registry.internal:5000".\n',
+        exit_code=2,
+    )
