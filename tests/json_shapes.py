@@ -22,6 +22,43 @@ DEPLOYMENT_SHAPE = {
     "seconds": {"build": None, "health": None, "unavailable": None, "total": None},
 }
 
+RUNNING_SHAPE = {
+    "target": None,
+    "revision": None,
+    "name": None,
+    "lock_id": None,
+    "image": None,
+    "image_id": None,
+    "container": None,
+    "container_id": None,
+    "deployment": None,
+    "state": None,
+    "since": None,
+    "port": None,
+}
+DEPLOY_SHAPE = {
+    "schema_version": None,
+    "ok": None,
+    "deployment": DEPLOYMENT_SHAPE,
+    "built": None,
+    "log_tail": [],
+    "serving": RUNNING_SHAPE,
+    "reconciled": [],
+}
+STATUS_SHAPE = {
+    "schema_version": None,
+    "app": None,
+    "target": None,
+    "running": RUNNING_SHAPE,
+    "healthy": None,
+    "health_reason": None,
+    "tags": [],
+    "last": DEPLOYMENT_SHAPE,
+    "recorded": DEPLOYMENT_SHAPE,
+    "mismatches": [],
+    "reconciled": [],
+}
+
 
 def merge(a: Any, b: Any) -> Any:
     """One shape for two values that must share it (lists may be empty, objects null)."""

@@ -16,132 +16,29 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from json_shapes import DEPLOYMENT_SHAPE, merge, shape
+from demo_app import (
+    App,
+    containers,
+    docker,
+    free_port,
+    isolate,
+    rows,
+    serving_revision,
+    snap,
+    snap_json,
+)
+from json_shapes import DEPLOY_SHAPE, STATUS_SHAPE, merge, shape
+from poller import Poller
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files
-from snapshot.cli import cli
 from snapshot.demo import DemoRepository, create_demo
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
 
 pytestmark = pytest.mark.docker
-
-POLL_SECONDS = 0.05  # 20 Hz
-
-
-# -- the poller --------------------------------------------------------------------------
-
-
-@dataclass
-class Poller:
-    """GET /health on 127.0.0.1:PORT every 50 ms in a thread; remembers when each answered.
-
-    A request gets 0.25 s: one that hangs (a connection caught in the old container's
-    shutdown) must not hide for long that the new one already answers.
-    """
-
-    port: int
-    answers: list[tuple[float, bool]] = field(default_factory=list)  # (answered at, ok)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Poller:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        import http.client
-
-        while not self._stop.is_set():
-            started = time.monotonic()
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.25)
-            try:
-                conn.request("GET", "/health")
-                ok = conn.getresponse().status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-            finally:
-                conn.close()
-            self.answers.append((time.monotonic(), ok))
-            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
-
-    @property
-    def failures(self) -> int:
-        return sum(1 for _, ok in self.answers if not ok)
-
-    @property
-    def longest_gap(self) -> float:
-        """Longest time between two successful answers: what a client saw as the outage."""
-        good = [t for t, ok in self.answers if ok]
-        return max((b - a for a, b in zip(good, good[1:], strict=False)), default=0.0)
-
-
-# -- fixtures ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class App:
-    demo: DemoRepository
-    name: str
-    port: int
-    state: Path
-
-    @property
-    def repo(self) -> Path:
-        return self.demo.path
-
-    def configure(self, **keys: Any) -> None:
-        """Rewrite the [tool.snap] table of the demo's working tree (settings come from it)."""
-        values = {"image": self.name, "address": "127.0.0.1", "port": self.port} | keys
-        lines = ["[tool.snap]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-        (self.repo / "pyproject.toml").write_text("\n".join(lines) + "\n")
-
-
-def snap(app: App, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--repo", str(app.repo), *args], catch_exceptions=False)
-
-
-def snap_json(app: App, *args: str, code: int = 0) -> dict[str, Any]:
-    result = snap(app, *args, "--json")
-    assert result.exit_code == code, result.output + result.stderr
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
-
-
-def containers(app: App, role: str = "serving", running_only: bool = True) -> list[str]:
-    args = ["ps", "-q", "--filter", f"label=snap.app={app.name}"]
-    args += ["--filter", f"label=snap.role={role}"]
-    return docker(*(args if running_only else [*args, "-a"])).split()
-
-
-def serving_revision(app: App) -> str:
-    doc = snap_json(app, "status")
-    assert doc["running"] is not None, doc
-    return str(doc["running"]["revision"])
 
 
 @pytest.fixture(scope="module")
@@ -166,23 +63,13 @@ def app(
 ) -> Iterator[App]:
     """The demo app with a fresh history; no container of it runs before or after."""
     demo, name, port = module_app
-    for var in [v for v in os.environ if v.startswith("SNAP_")]:
-        monkeypatch.delenv(var)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snap-tests"
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache / "cache"))
-    monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
-    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "state"))
+    isolate(monkeypatch, tmp_path / "state")
     made = App(demo, name, port, tmp_path / "state")
     made.configure(health_timeout=20, health_watch=1)
     yield made
     for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
     subprocess.run(["git", "checkout", "-q", "--", "pyproject.toml"], cwd=demo.path, check=False)
-
-
-def rows(app: App) -> list[dict[str, Any]]:
-    deployments: list[dict[str, Any]] = snap_json(app, "history")["deployments"]
-    return deployments
 
 
 # -- the happy path ----------------------------------------------------------------------
@@ -441,42 +328,6 @@ def test_prune_keeps_what_serves_and_what_rollback_needs(app: App) -> None:
 
 # -- JSON contract ---------------------------------------------------------------------------
 
-RUNNING_SHAPE = {
-    "target": None,
-    "revision": None,
-    "name": None,
-    "lock_id": None,
-    "image": None,
-    "image_id": None,
-    "container": None,
-    "container_id": None,
-    "deployment": None,
-    "state": None,
-    "since": None,
-    "port": None,
-}
-DEPLOY_SHAPE = {
-    "schema_version": None,
-    "ok": None,
-    "deployment": DEPLOYMENT_SHAPE,
-    "built": None,
-    "log_tail": [],
-    "serving": RUNNING_SHAPE,
-    "reconciled": [],
-}
-STATUS_SHAPE = {
-    "schema_version": None,
-    "app": None,
-    "target": None,
-    "running": RUNNING_SHAPE,
-    "healthy": None,
-    "health_reason": None,
-    "tags": [],
-    "last": DEPLOYMENT_SHAPE,
-    "recorded": DEPLOYMENT_SHAPE,
-    "mismatches": [],
-    "reconciled": [],
-}
 PRUNE_SHAPE = {
     "schema_version": None,
     "app": None,
