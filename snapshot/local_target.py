@@ -105,7 +105,7 @@ class LocalTarget:
         port = self.settings.port
         if current is not None and current.port == port:
             return  # ours: it moves to the new container in the switch
-        if _port_taken(self.settings.address, port):
+        if port_taken(self.settings.address, port):
             raise PortInUse(
                 f"port {port} on {self.settings.address} is already in use by another process",
                 "Stop that process or set [tool.snap] port to a free port",
@@ -296,7 +296,8 @@ def _deployment_of(c: ContainerInfo) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _port_taken(address: str, port: int) -> bool:
+def port_taken(address: str, port: int) -> bool:
+    """Whether another process holds PORT on ADDRESS (a bind of our own fails)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -14,9 +14,7 @@ is pushed first and named by digest, so every node runs exactly the pushed bytes
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 import threading
 import time
 
@@ -32,6 +30,7 @@ from snapshot.adapters.swarm import (
 from snapshot.build import LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.config import Settings
 from snapshot.errors import DeployError
+from snapshot.local_target import port_taken
 from snapshot.release import (
     FAILED,
     LABEL_APP,
@@ -151,7 +150,7 @@ class SwarmTarget:
                 f"service {self.name} exists and was not deployed by snap for {self.app}",
                 "Set [tool.snap] service to another name, or remove that service",
             )
-        if (current is None or current.port != s.port) and _port_taken(s.port):
+        if (current is None or current.port != s.port) and port_taken("0.0.0.0", s.port):
             raise DeployError(
                 f"port {s.port} on this host is already in use by another process",
                 "Stop that process or set [tool.snap] port to a free port",
@@ -419,15 +418,3 @@ def shown_image(spec_image: str, tag: str | None) -> str:
 def to_the_second(timestamp: str) -> str:
     """Swarm's RFC 3339 time with nanoseconds, to the second as the rest of snap shows it."""
     return timestamp.split(".")[0].rstrip("Z") + "Z" if timestamp else timestamp
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                return True
-            raise
-    return False

@@ -175,13 +175,7 @@ class SwarmEngine:
     def create_service(self, spec: ServiceSpec) -> str:
         try:
             created = self._api.create_service(
-                self._task_template(spec),
-                name=spec.name,
-                labels=spec.labels,
-                mode=docker.types.ServiceMode("replicated", replicas=1),
-                update_config=self._rollout(spec, docker.types.UpdateConfig),
-                rollback_config=self._rollout(spec, docker.types.RollbackConfig),
-                endpoint_spec=self._endpoint(spec),
+                self._task_template(spec), **self._service_fields(spec)
             )
         except _ENGINE_ERRORS as e:
             raise self._service_error(e, f"creating service {spec.name}") from e
@@ -193,12 +187,7 @@ class SwarmEngine:
                 spec.name,
                 version,
                 task_template=self._task_template(spec),
-                name=spec.name,
-                labels=spec.labels,
-                mode=docker.types.ServiceMode("replicated", replicas=1),
-                update_config=self._rollout(spec, docker.types.UpdateConfig),
-                rollback_config=self._rollout(spec, docker.types.RollbackConfig),
-                endpoint_spec=self._endpoint(spec),
+                **self._service_fields(spec),
             )
         except _ENGINE_ERRORS as e:
             raise self._service_error(e, f"updating service {spec.name}") from e
@@ -335,6 +324,18 @@ class SwarmEngine:
         return digest
 
     # -- spec pieces -----------------------------------------------------------------
+
+    @classmethod
+    def _service_fields(cls, spec: ServiceSpec) -> dict[str, Any]:
+        """The service-level fields of SPEC, the same for a create and an update."""
+        return {
+            "name": spec.name,
+            "labels": spec.labels,
+            "mode": docker.types.ServiceMode("replicated", replicas=1),
+            "update_config": cls._rollout(spec, docker.types.UpdateConfig),
+            "rollback_config": cls._rollout(spec, docker.types.RollbackConfig),
+            "endpoint_spec": cls._endpoint(spec),
+        }
 
     @staticmethod
     def _task_template(spec: ServiceSpec) -> docker.types.TaskTemplate:
