@@ -385,8 +385,11 @@ class SwarmEngine:
     @staticmethod
     def _service_error(e: Exception, doing: str) -> SnapError:
         text = _first_line(e)
-        if "not a swarm manager" in text or "swarm" in text.lower() and "not" in text.lower():
-            return DeployError(f"{doing} failed: {text}", "Run it on a Swarm manager")
+        if "not a swarm manager" in text.lower():
+            return DeployError(
+                f"{doing} failed: this Docker host is not a Swarm manager",
+                'Run `docker swarm init` (or join a swarm as a manager), or set target = "local"',
+            )
         if isinstance(e, docker.errors.APIError) and e.status_code == 409:
             return DockerError(
                 f"{doing} failed: {text}", "Someone else changed the service; retry the deploy"

@@ -135,6 +135,27 @@ def service_spec(name: str) -> dict[str, object]:
     return spec
 
 
+# -- before the swarm: an engine that is no manager ------------------------------------------
+
+
+def test_an_engine_that_is_no_swarm_manager_is_named_as_such(
+    docker_engine: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs first in this module, before the swarm fixture can have made one.
+    if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "inactive":
+        pytest.skip("this engine is already part of a swarm")
+    isolate(monkeypatch, tmp_path / "state")
+    demo = create_demo(tmp_path / "iris-api")
+    result = snap(
+        App(demo, "snaptest-no-swarm", free_port(), tmp_path), "status", "--target", "swarm"
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: reading service snap-demo failed: this Docker host is not a Swarm manager. "
+        'Run `docker swarm init` (or join a swarm as a manager), or set target = "local".'
+    )
+
+
 # -- deploy, a broken update, rollback ------------------------------------------------------
 
 
