@@ -2,8 +2,9 @@
 
 Examples:
     .venv/bin/python -m bench --runs 5
-    .venv/bin/python -m bench --tiny                  # smoke test: one run, cold-build + size
+    .venv/bin/python -m bench --tiny       # smoke test: one run of cold-build, size, rollback-raw
     .venv/bin/python -m bench --only code-only,size
+    .venv/bin/python -m bench --only rollback-raw,unavailability
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import os
 import sys
 from pathlib import Path
 
-from bench import BenchError, report
-from bench.pairs import PAIRS, Pair, run_pair
+from bench import BenchError, pairs, report, rollback
+from bench.pairs import Pair, run_pair
 from bench.workspace import open_workspace
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+PAIRS = pairs.PAIRS + rollback.PAIRS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the workspace removed its containers and images on the way
+        print("Interrupted: no results written", file=sys.stderr)
+        return 130
     report.write_json(doc, args.output)
     print(report.summary_table(results))
     print()

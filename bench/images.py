@@ -1,4 +1,5 @@
-"""The benchmark's images on the Docker engine: a private base, its descendants, clean-up.
+"""The benchmark's images on the Docker engine: a private base, its descendants, clean-up
+(of the containers that use them too).
 
 Every image the benchmark builds descends from a *session base*: a label-only child of the
 shared base image (same layers, same bytes, but its own id). Docker's layer cache is keyed
@@ -169,12 +170,31 @@ def bench_images() -> list[str]:
     return [ref for ref in out.split() if ref.startswith(PREFIX) and not ref.endswith(":<none>")]
 
 
+def bench_containers() -> list[str]:
+    """Ids of the benchmark's containers: named with its prefix, or snap's for its apps."""
+    out = docker("container", "ls", "--all", "--format", '{{.ID}} {{.Names}} {{.Label "snap.app"}}')
+    found = []
+    for line in out.splitlines():
+        cid, name, *app = line.split()
+        if name.startswith(PREFIX) or (app and app[0].startswith(PREFIX)):
+            found.append(cid)
+    return found
+
+
+def remove_containers() -> None:
+    found = bench_containers()
+    if found:
+        docker("container", "rm", "--force", *found, check=False)
+
+
 def remove_all() -> None:
-    """Every benchmark image: all built on a session base, then the tags left.
+    """Every benchmark container (they hold their images), then every benchmark image: all
+    built on a session base, then the tags left.
 
     Never raises: it runs on the way out, where an error would hide the one that matters.
     """
     try:
+        remove_containers()
         for ref in bench_images():
             base_id = image_id(ref)
             if base_id and ref.startswith(f"{SESSION_BASE_REPOSITORY}:"):

@@ -158,7 +158,7 @@ class IndexServer:
 @contextmanager
 def serve(directory: Path, executable: Path, log_path: Path) -> Iterator[IndexServer]:
     """pypiserver on 127.0.0.1 and a free port, with no fallback to pypi.org, until exit."""
-    port = _free_port()
+    port = free_port()
     argv = [
         str(executable),
         "run",
@@ -187,7 +187,7 @@ def serve(directory: Path, executable: Path, log_path: Path) -> Iterator[IndexSe
         stop_process(proc)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

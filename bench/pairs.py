@@ -3,7 +3,8 @@
 A pair prepares what both sides need (untimed), then alternates the sides run by run
 (snap, alternative, snap, alternative, ...) so drift on the machine hits both equally.
 To add a pair: write a ``measure`` function returning ``Measured`` and append a ``Pair``
-to ``PAIRS``; the report and the JSON pick it up.
+to ``PAIRS``; the report and the JSON pick it up. The deploy pairs live in
+``bench/rollback.py`` with their own ``PAIRS``, which ``python -m bench`` appends to these.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Pair:
     tiny: bool  # part of --tiny
     measure: Callable[[Workspace, int], Measured]
     alternative: str = SEED
+    side: str = "seed"  # the alternative's short name in the tables
+    max_value: float | None = None  # an absolute bound on every snap sample (None: none)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class PairResult:
     @property
     def met(self) -> bool:
         within = self.pair.max_ratio is None or self.ratio <= self.pair.max_ratio
-        return within and self.measured.ok
+        bounded = self.pair.max_value is None or self.snap.max <= self.pair.max_value
+        return within and bounded and self.measured.ok
 
 
 def run_pair(pair: Pair, ws: Workspace, runs: int) -> PairResult:

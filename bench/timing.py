@@ -36,6 +36,7 @@ class TimedRun:
     argv: tuple[str, ...]
     seconds: float
     lines: tuple[Line, ...]
+    started: float = 0.0  # time.monotonic() when it started: lines are at started + at
 
     def stdout(self) -> str:
         return "".join(line.text for line in self.lines if line.stream == "stdout")
@@ -149,7 +150,7 @@ def run_timed(
     seconds = time.monotonic() - started
     for reader in readers:
         reader.join()
-    run = TimedRun(tuple(argv), seconds, tuple(sorted(lines, key=lambda line: line.at)))
+    run = TimedRun(tuple(argv), seconds, tuple(sorted(lines, key=lambda line: line.at)), started)
     if returncode != 0:
         raise BenchError(
             f"{' '.join(argv)} exited with {returncode}; its last output:\n{run.tail()}"

@@ -14,6 +14,7 @@ import importlib.metadata
 import logging
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,24 @@ class Workspace:
         path = self.root / "three-locks"
         three_locks.create_repository(path)
         return path
+
+    @cached_property
+    def deploy_port(self) -> int:
+        """A free port on 127.0.0.1 that deploys of the demo publish, set in its [tool.snap].
+
+        snap bakes the port into the app images, so it is chosen once per benchmark run;
+        images built before it was set are rebuilt (untimed) by the pairs that deploy.
+        """
+        port = index.free_port()
+        config = self.demo / "pyproject.toml"
+        text = config.read_text()
+        config.write_text(
+            text + ("" if text.endswith("\n") else "\n") + f'port = {port}\naddress = "127.0.0.1"\n'
+        )
+        table = tomllib.loads(config.read_text()).get("tool", {}).get("snap", {})
+        if table.get("port") != port:
+            raise BenchError(f"{config}: [tool.snap] is not its last table; cannot set the port")
+        return port
 
     @cached_property
     def demo_snap(self) -> SnapBuild:

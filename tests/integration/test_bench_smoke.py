@@ -1,4 +1,4 @@
-"""`python -m bench --tiny` end to end: real snap builds, real seed builds, real JSON.
+"""`python -m bench --tiny` end to end: real snap builds and rollback, real seed builds, JSON.
 
 The local package index and pypiserver live under ~/.cache/snap-bench and are reused: the
 first run on a machine downloads them from PyPI through the host's pip configuration
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_PAIRS = {"cold-build", "size"}
+TINY_PAIRS = {"cold-build", "size", "rollback-raw"}
 
 
 @pytest.mark.docker
@@ -51,7 +51,12 @@ def test_tiny_benchmark_writes_positive_results(tmp_path: Path, base_image: str)
     assert cold["snap_layer_cache_hits"] == [0]
     assert cold["seed_files_from_local_index"] > 0
 
-    assert "cold-build" in done.stdout and "size" in done.stdout
+    # The rollback switched for real, and its phases come from the engine's events too.
+    rollback = doc["pairs"]["rollback-raw"]
+    assert rollback["details"]["snap_reported_unavailable_seconds"][0] > 0
+    assert {"candidate: remove", "switch: v1 boots, first 2xx"} <= set(rollback["snap"]["phases"])
+
+    assert all(name in done.stdout for name in TINY_PAIRS)
     repositories = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}"],
         capture_output=True,
@@ -60,3 +65,11 @@ def test_tiny_benchmark_writes_positive_results(tmp_path: Path, base_image: str)
     ).stdout.split()
     left = [r for r in repositories if r.startswith("snapbench-")]
     assert left == [], f"the benchmark left images behind: {left}"
+    containers = subprocess.run(
+        ["docker", "container", "ls", "--all", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    left = [c for c in containers if c.startswith("snapbench-")]
+    assert left == [], f"the benchmark left containers behind: {left}"
