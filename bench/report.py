@@ -152,6 +152,8 @@ def phase_table(results: list[PairResult]) -> str:
             for phase, seconds in _medians([s.phases for s in samples]).items():
                 share = 100 * seconds / stats.median if stats.median else 0.0
                 rows.append([r.pair.name, side, phase, f"{seconds:.2f}", f"{share:.0f}%"])
+    if not rows:
+        return "(no pair measured here splits its time into phases)"
     return tabulate(rows, headers=["PAIR", "SIDE", "PHASE", "MEDIAN S", "SHARE"])
 
 

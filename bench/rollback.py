@@ -284,11 +284,13 @@ def staged(ws: Workspace) -> Iterator[Stage]:
 # -- the two ways to switch ------------------------------------------------------------
 
 
-def snap_switch(snap: SnapBuild, command: str, rev: str) -> tuple[TimedRun, dict[str, Any]]:
+def snap_switch(
+    snap: SnapBuild, command: str, rev: str, target: str = "local"
+) -> tuple[TimedRun, dict[str, Any]]:
     """`snap deploy|rollback REV --json` of an image already built: a switch, no build."""
     argv = [sys.executable, "-m", "snapshot", "--repo", str(snap.repo), command, rev, "--json"]
-    # The local target whatever the caller's SNAP_TARGET says: these pairs measure it.
-    run = run_timed(argv, env={**snap.environ(), "SNAP_TARGET": "local"}, cwd=PROJECT_ROOT)
+    # TARGET whatever the caller's SNAP_TARGET says: each pair measures one target.
+    run = run_timed(argv, env={**snap.environ(), "SNAP_TARGET": target}, cwd=PROJECT_ROOT)
     try:
         doc = json.loads(run.stdout())
     except ValueError as e:
