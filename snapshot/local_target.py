@@ -1,18 +1,28 @@
 """The local target: the app as one container on this Docker host, switched with a check.
 
-A switch, step by step (the old container serves until step 4):
+The published port belongs to a small *port holder* container (labelled
+``snap.role=port``; it runs ``python3`` pausing, from the app's base image) that lives
+across deploys. Serving containers publish nothing: they join the holder's network
+namespace, so the address, the published port and the engine's proxy for it never change
+when the app does. A switch, step by step (the old container serves until step 4):
 
 1. a *candidate* container of the new image starts on an ephemeral 127.0.0.1 port;
 2. it must answer ``health_path`` with 2xx within ``health_timeout``, then keep answering
    for ``health_watch`` seconds (dying in that window counts as failing);
-3. the serving container is created (not started) with the real port binding;
-4. the old container stops, the new one starts on the port, and it must answer again;
+3. the holder for ``address:port`` is found or started (a port taken by another process
+   fails here, before anything stops), and the serving container is created in its
+   network namespace (not started);
+4. the old container stops, the new one starts, and it must answer again on the port;
    the time from the stop to that answer is the measured unavailability;
 5. if step 4 fails, the new container is removed and the old one started and checked.
 
-Docker cannot move a published port between running containers, so the candidate that
-passed the check is not the one that serves: the serving container is a second start of
-the same image. The candidate is what makes the stop of the old one safe.
+Why a holder: when a container that publishes a port starts, the engine re-creates its
+network endpoint and its port proxy, and clients that connect in that moment wait for
+the host to resolve the new endpoint's address (about a second on Linux's defaults; see
+README "Performance"). Restarting a process inside a namespace that stays costs only the
+stop, the start and the app's boot. Two processes cannot listen on the same port in one
+namespace, so the candidate that passed the check is not the one that serves: the
+serving container is a second start of the same image.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 
 from snapshot import health
 from snapshot.adapters.docker import ContainerInfo, DockerEngine, PortInUse
-from snapshot.build import LABEL_LOCK_ID, LABEL_REVISION
+from snapshot.build import LABEL_BASE_ID, LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.config import Settings
 from snapshot.errors import DockerError
 from snapshot.release import (
@@ -36,6 +46,7 @@ from snapshot.release import (
     LABEL_ROLE,
     REVERTED,
     ROLE_CANDIDATE,
+    ROLE_PORT,
     ROLE_SERVING,
     SUCCEEDED,
     Progress,
@@ -47,6 +58,9 @@ from snapshot.release import (
 log = logging.getLogger(__name__)
 
 LOG_LINES = 15
+LABEL_BINDING = "snap.binding"  # on a port holder: "ADDRESS:PORT" it publishes
+# The holder's process: nothing but waiting, and a quick exit on `docker stop`.
+HOLD = ["python3", "-c", "import signal,sys;signal.signal(15,lambda*_:sys.exit(0));signal.pause()"]
 
 
 class LocalTarget:
@@ -84,8 +98,13 @@ class LocalTarget:
             deployment_id=_deployment_of(c),
             state=c.state,
             since=c.started_at,
-            port=c.host_port,
+            port=c.host_port or self._port_through(c),
         )
+
+    def _port_through(self, c: ContainerInfo) -> int | None:
+        """The port published for C by the holder whose namespace it joined (if it runs)."""
+        holder = self.engine.container(c.network_of) if c.network_of else None
+        return holder.host_port if holder and holder.running else None
 
     def probe_host(self) -> str:
         """Where checks send requests: the published address, loopback when it is 'any'."""
@@ -103,8 +122,8 @@ class LocalTarget:
     def check_ready(self, current: Running | None) -> None:
         """Refuse when the port is held by something that is not this app's container."""
         port = self.settings.port
-        if current is not None and current.port == port:
-            return  # ours: it moves to the new container in the switch
+        if current is not None and current.port == port or self._holder() is not None:
+            return  # ours: the new container joins the holder that publishes it
         if port_taken(self.settings.address, port):
             raise PortInUse(
                 f"port {port} on {self.settings.address} is already in use by another process",
@@ -121,6 +140,50 @@ class LocalTarget:
         if failed is not None:
             return failed
         return self._move_port(release, name, current, health_seconds, progress)
+
+    # -- the port holder --------------------------------------------------------------
+
+    @property
+    def _binding(self) -> str:
+        return f"{self.settings.address}:{self.settings.port}"
+
+    def _holder(self) -> ContainerInfo | None:
+        """The running holder of this app's configured address and port, if any."""
+        for c in self.containers(ROLE_PORT):
+            if c.running and c.labels.get(LABEL_BINDING) == self._binding:
+                return c
+        return None
+
+    def _start_holder(self, release: Release) -> str:
+        """A new holder publishing the configured port; PortInUse when someone has it."""
+        s = self.settings
+        for c in self.containers(ROLE_PORT):
+            if not c.running and c.labels.get(LABEL_BINDING) == self._binding:
+                self.engine.remove_container(c.id)  # stopped by hand or by a reboot
+        labels = {LABEL_APP: self.app, LABEL_ROLE: ROLE_PORT, LABEL_BINDING: self._binding}
+        holder_id = self.engine.create_container(
+            self._holder_image(release),
+            name=f"{self.app}-port-{s.port}-{secrets.token_hex(2)}",
+            labels=labels,
+            port=s.port,
+            host_ip=s.address,
+            host_port=s.port,
+            restart=True,
+            command=HOLD,
+        )
+        try:
+            self.engine.start(holder_id, port=s.port)
+        except DockerError:
+            self.engine.remove_container(holder_id)
+            raise
+        return holder_id
+
+    def _holder_image(self, release: Release) -> str:
+        """The base image the app was built on (small, never pruned by snap); the app
+        image itself when that is unknown or gone."""
+        info = self.engine.image(release.image_id)
+        base = info.labels.get(LABEL_BASE_ID) if info else None
+        return base if base and self.engine.image(base) else release.image_id
 
     def _labels(self, release: Release, role: str) -> dict[str, str]:
         return {
@@ -202,17 +265,18 @@ class LocalTarget:
         progress: Progress,
     ) -> Switch:
         s = self.settings
+        holder = self._holder()
+        new_holder = None if holder else self._start_holder(release)
         # Created before the old one stops, so the gap holds only a stop and a start.
         new_id = self.engine.create_container(
             release.image,
             name=name,
             labels=self._labels(release, ROLE_SERVING),
             port=s.port,
-            host_ip=s.address,
-            host_port=s.port,
             restart=True,
+            network_of=holder.id if holder else new_holder,
         )
-        shares_port = current is not None and current.port == s.port
+        shares_port = current is not None and current.port == s.port and not new_holder
         progress.step(
             f"switching port {s.port} to {release.revision_name}"
             + (f" (stopping {current.container})" if current and shares_port else "")
@@ -232,17 +296,27 @@ class LocalTarget:
             failure = f"starting it failed: {e.message.rstrip('.')}"
         gap = time.monotonic() - gap_started
         if failure:
-            return self._revert(release, new_id, current, shares_port, failure, health_seconds)
+            reverted = self._revert(release, new_id, current, shares_port, failure, health_seconds)
+            if new_holder:
+                self.engine.remove_container(new_holder)  # after the container in it
+            return reverted
         if current is not None:
             self.engine.stop(current.container_id, s.stop_timeout)  # a different port: now
-        self._remove_superseded(keep=new_id)
+        self._remove_superseded(keep=new_id, holder=holder.id if holder else new_holder)
         info = self.engine.container(new_id)
         return Switch(
             result=SUCCEEDED,
             reason="",
             health_seconds=health_seconds,
-            # Nothing served before a first deploy; a new port left the old one serving.
-            unavailable_seconds=None if current is None else round(gap, 3) if shares_port else 0.0,
+            # Nothing served before a first deploy (or the old one had lost its port); a
+            # new port left the old one serving.
+            unavailable_seconds=(
+                None
+                if current is None or current.port is None
+                else round(gap, 3)
+                if shares_port
+                else 0.0
+            ),
             serving=self._running(info) if info else None,
         )
 
@@ -284,10 +358,14 @@ class LocalTarget:
             log.info("removing leftover candidate %s", c.name)
             self.engine.remove_container(c.id)
 
-    def _remove_superseded(self, keep: str) -> None:
-        """Serving containers that no longer serve: stopped ones of earlier deployments."""
+    def _remove_superseded(self, keep: str, holder: str | None) -> None:
+        """Serving containers that no longer serve (stopped ones of earlier deployments),
+        and holders of an earlier address or port."""
         for c in self.containers():
             if c.id != keep and not c.running:
+                self.engine.remove_container(c.id)
+        for c in self.containers(ROLE_PORT):
+            if c.id != holder:
                 self.engine.remove_container(c.id)
 
 

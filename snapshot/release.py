@@ -19,10 +19,11 @@ from snapshot.health import Health
 # moves or the image is removed.
 LABEL_APP = "snap.app"
 LABEL_DEPLOYMENT = "snap.deployment"  # the history row id of the deploy that started it
-LABEL_ROLE = "snap.role"  # "serving" | "candidate"
+LABEL_ROLE = "snap.role"  # "serving" | "candidate" | "port"
 LABEL_REVISION_NAME = "snap.revision_name"  # the user's word for it at deploy time, e.g. "v1"
 ROLE_SERVING = "serving"
 ROLE_CANDIDATE = "candidate"
+ROLE_PORT = "port"  # the local target's port holder: owns the published port
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"  # the new release never became healthy; nothing was switched

@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +49,7 @@ class ContainerInfo:
     exit_code: int | None
     started_at: str | None
     host_port: int | None  # where its app port is published on the host (once started)
+    network_of: str | None = None  # the container whose network namespace it joins
 
     @property
     def running(self) -> bool:
@@ -69,6 +70,7 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
                 host_port = int(binding["HostPort"])
                 break
     started = state.get("StartedAt")
+    mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
     return ContainerInfo(
         id=attrs["Id"],
         name=str(attrs.get("Name", "")).lstrip("/"),
@@ -79,6 +81,7 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
         exit_code=state.get("ExitCode"),
         started_at=_seconds_precision(started),
         host_port=host_port,
+        network_of=mode.split(":", 1)[1] if mode.startswith("container:") else None,
     )
 
 
@@ -265,21 +268,32 @@ class DockerEngine:
         name: str,
         labels: Mapping[str, str],
         port: int,
-        host_ip: str,
-        host_port: int | None,
+        host_ip: str = "",
+        host_port: int | None = None,
         restart: bool,
+        network_of: str | None = None,
+        command: Sequence[str] | None = None,
     ) -> str:
-        """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any)."""
-        host_config = self._api.create_host_config(
-            port_bindings={f"{port}/tcp": (host_ip, host_port or "")},
-            restart_policy={"Name": "unless-stopped"} if restart else None,
-        )
+        """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any),
+        or, with NETWORK_OF, one that joins that container's network namespace (its
+        address and its published ports) and publishes nothing itself."""
+        restart_policy = {"Name": "unless-stopped"} if restart else None
+        if network_of:
+            host_config = self._api.create_host_config(
+                network_mode=f"container:{network_of}", restart_policy=restart_policy
+            )
+        else:
+            host_config = self._api.create_host_config(
+                port_bindings={f"{port}/tcp": (host_ip, host_port or "")},
+                restart_policy=restart_policy,
+            )
         try:
             created = self._api.create_container(
                 image,
+                command=list(command) if command else None,
                 name=name,
                 labels=dict(labels),
-                ports=[port],
+                ports=None if network_of else [port],
                 host_config=host_config,
                 detach=True,
             )

@@ -209,6 +209,71 @@ def test_a_deploy_waits_for_the_lock_then_gives_up_with_the_holders_name(app: Ap
     assert [r["id"] for r in rows(app)] == [1]
 
 
+# -- the port holder -------------------------------------------------------------------------
+
+
+def answers(port: int) -> bool:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def test_the_published_port_stays_with_one_holder_across_switches(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    holder = containers(app, "port")
+    assert len(holder) == 1
+    snap_json(app, "deploy", "v2")
+    snap_json(app, "rollback")
+    assert containers(app, "port", running_only=False) == holder  # the same one throughout
+    serving = containers(app)[0]
+    joined = docker("inspect", "--format", "{{.HostConfig.NetworkMode}}", serving).strip()
+    assert joined.startswith("container:") and holder[0].startswith(joined[10:22])
+    assert docker("port", serving).strip() == ""  # the serving container publishes nothing
+
+
+def test_a_new_port_gets_a_new_holder_and_the_old_port_serves_until_the_switch(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    old_holder = containers(app, "port")
+    new_port = free_port()
+    app.configure(port=new_port)
+    with Poller(app.port) as poller:
+        doc = snap_json(app, "deploy", "v2")
+        answered_at_the_end = answers(app.port)
+    assert doc["deployment"]["seconds"]["unavailable"] == 0.0  # the old port served meanwhile
+    assert doc["serving"]["port"] == new_port and answers(new_port)
+    # The old port answered until v2 answered on the new one, then went with its holder.
+    assert poller.answers[0][1] is True and not answered_at_the_end
+    holders = containers(app, "port", running_only=False)
+    assert len(holders) == 1 and holders != old_holder
+
+
+def test_a_failed_first_deploy_leaves_no_holder(app: App) -> None:
+    result = snap(app, "deploy", "v3")
+    assert result.exit_code == 1
+    assert containers(app, "port", running_only=False) == []
+    assert not answers(app.port)
+
+
+def test_a_holder_removed_by_hand_is_reported_and_the_next_deploy_recovers(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    docker("rm", "-f", *containers(app, "port"))
+    status = snap_json(app, "status")
+    assert status["running"]["revision"] == app.demo.revisions["v1"]
+    assert status["running"]["port"] is None and status["healthy"] is False
+    doc = snap_json(app, "deploy", "v2")
+    assert doc["ok"] is True and doc["serving"]["port"] == app.port
+    assert doc["deployment"]["seconds"]["unavailable"] is None  # nothing answered before
+    assert answers(app.port) and len(containers(app, "port")) == 1
+    assert len(containers(app, running_only=False)) == 1
+
+
 # -- separate processes: concurrency and SIGKILL ---------------------------------------------
 
 
