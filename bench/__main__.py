@@ -16,12 +16,12 @@ import os
 import sys
 from pathlib import Path
 
-from bench import BenchError, pairs, report, rollback, swarm
+from bench import BenchError, history, pairs, report, rollback, swarm
 from bench.pairs import Pair, run_pair
 from bench.workspace import open_workspace
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
-PAIRS = pairs.PAIRS + rollback.PAIRS + swarm.PAIRS
+PAIRS = pairs.PAIRS + history.PAIRS + rollback.PAIRS + swarm.PAIRS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

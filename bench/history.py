@@ -1,27 +1,30 @@
-"""`snap list --json` on a long history vs the git plumbing it cannot beat.
+"""The list-history pair: `snap list --json` on a long history vs the git plumbing it
+cannot beat.
 
 The alternative is the least work that can answer the same question:
 ``git log --format=%H -- Pipfile.lock`` plus ``git cat-file --batch`` of those blobs.
-The repository is generated deterministically: N commits, every K-th changing the lock
-(a real pipenv lock from the demo, with one pin moved each time).
-
-Run alone: ``python -m bench.history [--commits 10000] [--every 40] [--runs 5]``.
+The repository is generated deterministically: 10,000 commits, every 40th changing the
+lock (250 lock changes; a real pipenv lock from the demo, with one pin moved each time).
+The goal is for a repeat run (snap's summary cache warm); the first, cold run is
+reported beside it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from bench.pairs import Measured, Pair, alternate
+from bench.snapbuild import PROJECT_ROOT
+from bench.timing import Sample
+from bench.workspace import Workspace
 from snapshot.demo import demo_files
+
+COMMITS, EVERY = 10_000, 40
+GIT = "git log --format=%H -- Pipfile.lock + git cat-file --batch of those blobs"
 
 
 def generate_repository(path: Path, commits: int, every: int) -> None:
@@ -49,7 +52,21 @@ def generate_repository(path: Path, commits: int, every: int) -> None:
     subprocess.run(["git", "reset", "-q", "--hard"], cwd=path, check=True)
 
 
-def git_plumbing(repo: Path) -> None:
+def snap_list(repo: Path, cache_dir: Path) -> Sample:
+    """`snap list --json --no-images`, as a user runs it (a subprocess, start-up included)."""
+    argv = [sys.executable, "-m", "snapshot", "--repo", str(repo), "list", "--json", "--no-images"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "SNAP_CACHE_DIR": str(cache_dir)}
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
+    seconds = time.perf_counter() - started
+    listed = len(json.loads(done.stdout)["snapshots"])
+    if listed != COMMITS // EVERY:
+        raise ValueError(f"snap list found {listed} snapshots, expected {COMMITS // EVERY}")
+    return Sample(seconds)
+
+
+def git_plumbing(repo: Path) -> Sample:
+    started = time.perf_counter()
     shas = subprocess.run(
         ["git", "log", "--format=%H", "--", "Pipfile.lock"],
         cwd=repo, check=True, capture_output=True, text=True,
@@ -58,63 +75,41 @@ def git_plumbing(repo: Path) -> None:
     subprocess.run(
         ["git", "cat-file", "--batch"], cwd=repo, input=batch, check=True, capture_output=True
     )
+    return Sample(time.perf_counter() - started)
 
 
-def snap_list(repo: Path, env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "snapshot", "--repo", str(repo), "list", "--json", "--no-images"],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
+def list_history(ws: Workspace, runs: int) -> Measured:
+    repo, cache = ws.root / "history", ws.root / "history-cache"
+    started = time.perf_counter()
+    generate_repository(repo, COMMITS, EVERY)
+    generated = time.perf_counter() - started
+    cold = snap_list(repo, cache).value  # empty summary cache: every lock parsed once
+    done = alternate(
+        runs, "list-history", lambda: snap_list(repo, cache), lambda: git_plumbing(repo)
+    )
+    return done.measured(
+        details={
+            "commits": COMMITS,
+            "lock_changes": COMMITS // EVERY,
+            "snap_cold_seconds": round(cold, 4),
+            "generate_seconds": round(generated, 2),
+        },
+        note=f"{COMMITS} commits, {COMMITS // EVERY} lock changes; snap's cold first run "
+        f"{cold:.2f} s",
+    )
 
 
-def timed(fn: Callable[..., None], *args: object) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
-
-
-def measure(commits: int = 10_000, every: int = 40, runs: int = 5) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="snap-bench-history-") as tmp:
-        repo = Path(tmp) / "repo"
-        generate_repository(repo, commits, every)
-        env = {**os.environ, "SNAP_CACHE_DIR": str(Path(tmp) / "cache")}
-        cold = timed(snap_list, repo, env)  # empty summary cache
-        snap, plumbing = [], []
-        for _ in range(runs):  # alternated A B A B on the same machine
-            snap.append(timed(snap_list, repo, env))
-            plumbing.append(timed(git_plumbing, repo))
-    snaps = sum(1 for i in range(commits) if i % every == 0)
-    ratio = statistics.median(snap) / statistics.median(plumbing)
-    return {
-        "pair": "list-history",
-        "what": f"snap list --json (--no-images) on {commits} commits / {snaps} lock changes",
-        "alternative": "git log -- Pipfile.lock + git cat-file --batch",
-        "runs": runs,
-        "snap": summary(snap),
-        "alternative_seconds": summary(plumbing),
-        "snap_cold_seconds": round(cold, 4),
-        "ratio": round(ratio, 2),
-        "goal": "<= 3.0 on a repeat run",
-        "met": ratio <= 3.0,
-    }
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": round(statistics.median(values), 4),
-        "min": round(min(values), 4),
-        "max": round(max(values), 4),
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--commits", type=int, default=10_000)
-    parser.add_argument("--every", type=int, default=40)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    print(json.dumps(measure(args.commits, args.every, args.runs), indent=2))
-
-
-if __name__ == "__main__":
-    main()
+PAIRS: tuple[Pair, ...] = (
+    Pair(
+        name="list-history",
+        description=f"snap list --json --no-images on {COMMITS} commits with "
+        f"{COMMITS // EVERY} lock changes, repeat runs (summary cache warm)",
+        unit="s",
+        goal="ratio <= 3.0 (repeat run)",
+        max_ratio=3.0,
+        tiny=False,
+        measure=list_history,
+        alternative=GIT,
+        side="git",
+    ),
+)
