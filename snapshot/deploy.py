@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 
 from snapshot.adapters.docker import DockerEngine
-from snapshot.build import Builder, BuildResult, read_revision
+from snapshot.build import Builder, BuildResult, RevisionSource, read_revision
 from snapshot.config import Settings
 from snapshot.deploy_lock import DeployLock
 from snapshot.errors import DeployError, SnapError
@@ -62,8 +62,9 @@ def deploy(
 ) -> DeployResult:
     """Build REV if needed and switch the app to it; the result says how it ended."""
     started = time.monotonic()
+    src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
     with DockerEngine() as engine:
-        built, name = build_release(settings, rev, engine, progress, started)
+        built = build_release(settings, src, engine, progress, started)
         target = open_target(settings, engine)
         app = settings.image_name
         with DeployLock(settings.state_dir, app, action, wait), History(settings.state_dir) as h:
@@ -97,16 +98,22 @@ def deploy(
     return DeployResult(row, built, switch, tuple(reconciled))
 
 
-def build_release(
-    settings: Settings, rev: str, engine: DockerEngine, progress: Progress, started: float
-) -> tuple[BuildResult, str]:
-    """REV's app image, built if missing (what a deploy or a push does first), and the
-    user's name for the revision."""
+def read_named_revision(settings: Settings, rev: str) -> tuple[RevisionSource, str]:
+    """What a build of REV needs from git, and the user's name for the revision."""
     with open_repository(settings) as repo:
         src = read_revision(repo, settings, rev)
-        name = _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
-    built = Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
-    return built, name
+        return src, _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
+
+
+def build_release(
+    settings: Settings,
+    src: RevisionSource,
+    engine: DockerEngine,
+    progress: Progress,
+    started: float,
+) -> BuildResult:
+    """The revision's app image, built if missing: what a deploy or a push does first."""
+    return Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
 
 
 def rollback(

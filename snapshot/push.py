@@ -16,7 +16,7 @@ from snapshot.adapters.docker import DockerEngine
 from snapshot.adapters.swarm import SwarmEngine, remote_ref
 from snapshot.build import env_tag
 from snapshot.config import Settings
-from snapshot.deploy import build_release
+from snapshot.deploy import build_release, read_named_revision
 from snapshot.errors import ConfigError
 from snapshot.release import Progress
 
@@ -48,8 +48,9 @@ def push_revision(settings: Settings, rev: str, *, progress: Progress) -> PushRe
     if not registry:
         raise ConfigError("no registry to push to", NO_REGISTRY_TODO)
     started = time.monotonic()
+    src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
     with DockerEngine() as engine:
-        built, name = build_release(settings, rev, engine, progress, started)
+        built = build_release(settings, src, engine, progress, started)
     env = env_tag(settings, built.lock_id)
     pushed, missing = [], []
     with SwarmEngine(timeout=300) as pusher:

@@ -230,3 +230,18 @@ def test_push_to_a_registry_that_is_no_address(app: History, snap: Snap, registr
         'scheme or path). Use e.g. registry = "registry.internal:5000".\n',
         exit_code=2,
     )
+
+
+@pytest.mark.parametrize("command", ["deploy", "push"])
+def test_an_unknown_revision_fails_before_docker_is_asked(
+    app: History, snap: Snap, monkeypatch: pytest.MonkeyPatch, command: str
+):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+
+    registry = ["--registry", "127.0.0.1:5000"] if command == "push" else []
+    result = snap("--repo", app.path, command, "nope", *registry)
+
+    assert_error(
+        result,
+        "Error: unknown revision 'nope'. Check the name with `git log --oneline` or `git tag`.\n",
+    )
