@@ -25,6 +25,7 @@ from demo_app import (
     docker,
     free_port,
     isolate,
+    remove_everything_of,
     rows,
     serving_revision,
     snap,
@@ -48,11 +49,7 @@ def module_app(
     demo = create_demo(tmp_path_factory.mktemp("deploy") / "iris-api")
     name = f"snaptest-deploy-{os.getpid()}"
     yield demo, name, free_port()
-    for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
-    images = docker("images", "-q", "--filter", f"reference={name}*").split()
-    if images:
-        subprocess.run(["docker", "rmi", "-f", *set(images)], capture_output=True, check=False)
+    remove_everything_of(name)
 
 
 @pytest.fixture

@@ -20,7 +20,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demo_app import App, docker, free_port, isolate, rows, snap, snap_json
+from demo_app import (
+    App,
+    docker,
+    free_port,
+    isolate,
+    remove_everything_of,
+    rows,
+    snap,
+    snap_json,
+)
 from json_shapes import DEPLOY_SHAPE, STATUS_SHAPE, merge, shape
 from poller import Poller
 
@@ -105,12 +114,7 @@ def module_app(
     name = f"snaptest-swarm-{os.getpid()}"
     yield demo, name, free_port()
     remove_service(name)
-    for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
-    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
-    ours = [r for r in refs if r.split("/")[-1].startswith(name)]
-    if ours:
-        subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True, check=False)
+    remove_everything_of(name)
 
 
 @pytest.fixture
