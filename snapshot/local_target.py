@@ -37,7 +37,7 @@ from snapshot import health
 from snapshot.adapters.docker import ContainerInfo, DockerEngine, PortInUse
 from snapshot.build import LABEL_BASE_ID, LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.config import Settings
-from snapshot.errors import DockerError
+from snapshot.errors import DeployError, DockerError
 from snapshot.release import (
     FAILED,
     LABEL_APP,
@@ -122,8 +122,17 @@ class LocalTarget:
     def check_ready(self, current: Running | None) -> None:
         """Refuse when the port is held by something that is not this app's container."""
         port = self.settings.port
-        if current is not None and current.port == port or self._holder() is not None:
+        if self._holder() is not None:
             return  # ours: the new container joins the holder that publishes it
+        for c in self.containers(ROLE_PORT):
+            if c.running and c.host_port == port:  # ours, for another address
+                raise DeployError(
+                    f"port {port} is published by this app's holder for "
+                    f"{c.labels.get(LABEL_BINDING)}, so it cannot be published on "
+                    f"{self.settings.address} too",
+                    f"Deploy once with another port, or remove {c.name} (the app stops "
+                    "serving) and deploy again",
+                )
         if port_taken(self.settings.address, port):
             raise PortInUse(
                 f"port {port} on {self.settings.address} is already in use by another process",
@@ -268,14 +277,19 @@ class LocalTarget:
         holder = self._holder()
         new_holder = None if holder else self._start_holder(release)
         # Created before the old one stops, so the gap holds only a stop and a start.
-        new_id = self.engine.create_container(
-            release.image,
-            name=name,
-            labels=self._labels(release, ROLE_SERVING),
-            port=s.port,
-            restart=True,
-            network_of=holder.id if holder else new_holder,
-        )
+        try:
+            new_id = self.engine.create_container(
+                release.image,
+                name=name,
+                labels=self._labels(release, ROLE_SERVING),
+                port=s.port,
+                restart=True,
+                network_of=holder.id if holder else new_holder,
+            )
+        except DockerError:
+            if new_holder:
+                self.engine.remove_container(new_holder)
+            raise
         shares_port = current is not None and current.port == s.port and not new_holder
         progress.step(
             f"switching port {s.port} to {release.revision_name}"

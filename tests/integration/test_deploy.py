@@ -251,6 +251,23 @@ def test_a_new_port_gets_a_new_holder_and_the_old_port_serves_until_the_switch(a
     assert len(holders) == 1 and holders != old_holder
 
 
+def test_the_same_port_on_another_address_is_refused_and_changes_nothing(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    holder = docker("ps", "--format", "{{.Names}}", "--filter", f"id={containers(app, 'port')[0]}")
+    app.configure(address="0.0.0.0")
+    with Poller(app.port) as poller:
+        result = snap(app, "deploy", "v2")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: port {app.port} is published by this app's holder for 127.0.0.1:{app.port}, "
+        f"so it cannot be published on 0.0.0.0 too. Deploy once with another port, or remove "
+        f"{holder.strip()} (the app stops serving) and deploy again."
+    )
+    assert poller.failures == 0
+    assert [r["id"] for r in rows(app)] == [1]
+    assert containers(app, "candidate", running_only=False) == []
+
+
 def test_a_failed_first_deploy_leaves_no_holder(app: App) -> None:
     result = snap(app, "deploy", "v3")
     assert result.exit_code == 1
