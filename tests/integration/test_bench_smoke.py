@@ -57,19 +57,12 @@ def test_tiny_benchmark_writes_positive_results(tmp_path: Path, base_image: str)
     assert {"candidate: remove", "switch: v1 boots, first 2xx"} <= set(rollback["snap"]["phases"])
 
     assert all(name in done.stdout for name in TINY_PAIRS)
-    repositories = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    left = [r for r in repositories if r.startswith("snapbench-")]
-    assert left == [], f"the benchmark left images behind: {left}"
-    containers = subprocess.run(
-        ["docker", "container", "ls", "--all", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    left = [c for c in containers if c.startswith("snapbench-")]
-    assert left == [], f"the benchmark left containers behind: {left}"
+    for kind, column in (("image", "Repository"), ("container", "Names")):
+        listed = subprocess.run(
+            ["docker", kind, "ls", "--all", "--format", "{{." + column + "}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        left = [name for name in listed if name.startswith("snapbench-")]
+        assert left == [], f"the benchmark left {kind}s behind: {left}"
