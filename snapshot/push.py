@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from snapshot.adapters.docker import DockerEngine
 from snapshot.adapters.swarm import SwarmEngine, remote_ref
 from snapshot.build import env_tag
 from snapshot.config import Settings
@@ -49,20 +48,19 @@ def push_revision(settings: Settings, rev: str, *, progress: Progress) -> PushRe
         raise ConfigError("no registry to push to", NO_REGISTRY_TODO)
     started = time.monotonic()
     src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
-    with DockerEngine() as engine:
-        built = build_release(settings, src, engine, progress, started)
-    env = env_tag(settings, built.lock_id)
     pushed, missing = [], []
-    with SwarmEngine(timeout=300) as pusher:
+    with SwarmEngine() as engine:
+        built = build_release(settings, src, engine, progress, started)
+        env = env_tag(settings, built.lock_id)
         for image in (built.image, env):
-            if image != built.image and pusher.image_id(image) is None:
+            if image != built.image and engine.image(image) is None:
                 # The app image holds every layer of it, so deploys lose nothing.
                 progress.step(f"{image} is not on this host (removed?): not pushed")
                 missing.append(image)
                 continue
             remote = remote_ref(registry, image)
             progress.step(f"pushing {remote}")
-            pushed.append(PushedImage(image, remote, pusher.push(image, remote)))
+            pushed.append(PushedImage(image, remote, engine.push(image, remote)))
     return PushResult(
         revision=built.revision,
         revision_name=name,

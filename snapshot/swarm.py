@@ -102,7 +102,8 @@ class SwarmTarget:
         up = [t for t in engine.tasks(service.id) if t.state == t.desired_state == "running"]
         image_id = service.image if service.image.startswith("sha256:") else None
         if image_id is None and up and up[0].container_id:
-            image_id = engine.container_image_id(up[0].container_id)
+            container = engine.container(up[0].container_id)
+            image_id = container.image_id if container else None
         deployment = labels.get(LABEL_DEPLOYMENT, "")
         return Running(
             target=self.kind,
@@ -329,7 +330,7 @@ class _Rollout:
     def _failed_log(self, service: ServiceInfo) -> tuple[str, ...]:
         for task in self._ours(service):
             if task.container_id and (task.state in TASK_FAILED_STATES or task.error):
-                return self.engine.log_tail(task.container_id, LOG_LINES)
+                return tuple(self.engine.log_tail(task.container_id, LOG_LINES))
         return ()
 
     # -- endings ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import docker
 import docker.errors
@@ -139,7 +139,7 @@ class DockerEngine:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> DockerEngine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

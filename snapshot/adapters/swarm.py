@@ -21,7 +21,7 @@ import docker.types
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.adapters.docker import _explain
+from snapshot.adapters.docker import DockerEngine, _explain
 from snapshot.errors import DeployError, DockerError, SnapError
 
 log = logging.getLogger(__name__)
@@ -131,25 +131,9 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else e.__class__.__name__
 
 
-class SwarmEngine:
-    """One connection to a Swarm manager's engine, reused for every call of a command."""
-
-    def __init__(self, timeout: int = 60) -> None:
-        try:
-            self._client = docker.from_env(timeout=timeout)
-            self._client.ping()
-        except (*_ENGINE_ERRORS, PermissionError, FileNotFoundError) as e:
-            raise _explain(e) from e
-        self._api = self._client.api
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> SwarmEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class SwarmEngine(DockerEngine):
+    """The engine connection of a command, with what a Swarm manager and a registry add:
+    services, their tasks, and pushes (images, containers and logs come from DockerEngine)."""
 
     # -- the swarm -------------------------------------------------------------------
 
@@ -246,39 +230,11 @@ class SwarmEngine:
         infos = [_task_info(t) for t in found]
         return sorted(infos, key=lambda t: t.timestamp, reverse=True)
 
-    def container_image_id(self, container_id: str) -> str | None:
-        try:
-            return str(self._api.inspect_container(container_id)["Image"])
-        except docker.errors.NotFound:
-            return None
-        except _ENGINE_ERRORS as e:
-            raise _explain(e) from e
-
-    def log_tail(self, container_id: str, lines: int = 20) -> tuple[str, ...]:
-        """The last LINES of a task container's output; () when it is gone (another node)."""
-        try:
-            raw = self._api.logs(container_id, stdout=True, stderr=True, tail=lines)
-        except docker.errors.NotFound:
-            return ()
-        except _ENGINE_ERRORS as e:
-            log.debug("no log of %s: %s", container_id[:12], e)
-            return ()
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        return tuple(line for line in text.splitlines() if line.strip())
-
     # -- images and registries -------------------------------------------------------
-
-    def image_id(self, ref: str) -> str | None:
-        try:
-            return str(self._api.inspect_image(ref)["Id"])
-        except docker.errors.NotFound:
-            return None
-        except _ENGINE_ERRORS as e:
-            raise _explain(e) from e
 
     def push(self, image: str, remote: str, on_output: Callable[[str], None] | None = None) -> str:
         """Tag IMAGE as REMOTE (``registry/name:tag``), push it, return the manifest digest."""
-        tagged_before = self.image_id(remote) is not None
+        tagged_before = self.image(remote) is not None
         try:
             return self._push(image, remote, on_output)
         except BaseException:
