@@ -122,10 +122,11 @@ class LocalTarget:
     def check_ready(self, current: Running | None) -> None:
         """Refuse when the port is held by something that is not this app's container."""
         port = self.settings.port
-        if self._holder() is not None:
+        holders = [c for c in self.containers(ROLE_PORT) if c.running]
+        if any(c.labels.get(LABEL_BINDING) == self._binding for c in holders):
             return  # ours: the new container joins the holder that publishes it
-        for c in self.containers(ROLE_PORT):
-            if c.running and c.host_port == port:  # ours, for another address
+        for c in holders:
+            if c.host_port == port:  # ours, for another address
                 raise DeployError(
                     f"port {port} is published by this app's holder for "
                     f"{c.labels.get(LABEL_BINDING)}, so it cannot be published on "
@@ -274,8 +275,9 @@ class LocalTarget:
         progress: Progress,
     ) -> Switch:
         s = self.settings
-        holder = self._holder()
-        new_holder = None if holder else self._start_holder(release)
+        existing = self._holder()
+        new_holder = existing is None
+        holder = existing.id if existing else self._start_holder(release)
         # Created before the old one stops, so the gap holds only a stop and a start.
         try:
             new_id = self.engine.create_container(
@@ -284,11 +286,11 @@ class LocalTarget:
                 labels=self._labels(release, ROLE_SERVING),
                 port=s.port,
                 restart=True,
-                network_of=holder.id if holder else new_holder,
+                network_of=holder,
             )
         except DockerError:
             if new_holder:
-                self.engine.remove_container(new_holder)
+                self.engine.remove_container(holder)
             raise
         shares_port = current is not None and current.port == s.port and not new_holder
         progress.step(
@@ -312,27 +314,25 @@ class LocalTarget:
         if failure:
             reverted = self._revert(release, new_id, current, shares_port, failure, health_seconds)
             if new_holder:
-                self.engine.remove_container(new_holder)  # after the container in it
+                self.engine.remove_container(holder)  # after the container in it
             return reverted
         if current is not None:
             self.engine.stop(current.container_id, s.stop_timeout)  # a different port: now
-        self._remove_superseded(keep=new_id, holder=holder.id if holder else new_holder)
+        self._remove_superseded(keep=new_id, holder=holder)
         info = self.engine.container(new_id)
         return Switch(
             result=SUCCEEDED,
             reason="",
             health_seconds=health_seconds,
-            # Nothing served before a first deploy (or the old one had lost its port); a
-            # new port left the old one serving.
-            unavailable_seconds=(
-                None
-                if current is None or current.port is None
-                else round(gap, 3)
-                if shares_port
-                else 0.0
-            ),
+            unavailable_seconds=self._unavailable(current, shares_port, gap),
             serving=self._running(info) if info else None,
         )
+
+    @staticmethod
+    def _unavailable(current: Running | None, shared: bool, gap: float) -> float | None:
+        if current is None or current.port is None:
+            return None  # nothing answered before: a first deploy, or the old one's port was gone
+        return round(gap, 3) if shared else 0.0  # a new port left the old one serving
 
     def _revert(
         self,
@@ -372,7 +372,7 @@ class LocalTarget:
             log.info("removing leftover candidate %s", c.name)
             self.engine.remove_container(c.id)
 
-    def _remove_superseded(self, keep: str, holder: str | None) -> None:
+    def _remove_superseded(self, keep: str, holder: str) -> None:
         """Serving containers that no longer serve (stopped ones of earlier deployments),
         and holders of an earlier address or port."""
         for c in self.containers():
