@@ -6,11 +6,24 @@ gap a client saw is the one snap reported.
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from dataclasses import dataclass, field
 
 POLL_SECONDS = 0.05  # 20 Hz
+
+
+def answers(port: int, timeout: float = 1.0) -> bool:
+    """One GET /health on 127.0.0.1:PORT: whether it answered 200 within TIMEOUT."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -37,18 +50,9 @@ class Poller:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        import http.client
-
         while not self._stop.is_set():
             started = time.monotonic()
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.25)
-            try:
-                conn.request("GET", "/health")
-                ok = conn.getresponse().status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-            finally:
-                conn.close()
+            ok = answers(self.port, timeout=0.25)
             self.answers.append((time.monotonic(), ok))
             time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
 

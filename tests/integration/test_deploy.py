@@ -32,7 +32,7 @@ from demo_app import (
     snap_json,
 )
 from json_shapes import DEPLOY_SHAPE, STATUS_SHAPE, merge, shape
-from poller import Poller
+from poller import Poller, answers
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files
 from snapshot.demo import DemoRepository, create_demo
@@ -207,19 +207,6 @@ def test_a_deploy_waits_for_the_lock_then_gives_up_with_the_holders_name(app: Ap
 
 
 # -- the port holder -------------------------------------------------------------------------
-
-
-def answers(port: int) -> bool:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/health")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 def test_the_published_port_stays_with_one_holder_across_switches(app: App) -> None:
