@@ -36,10 +36,25 @@ from snapshot.adapters.docker import (
 from snapshot.adapters.gitrepo import CommitInfo, GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
-from snapshot.lockfile import LockFile, Package
-from snapshot.snapshots import (
-    open_repository,
+from snapshot.labels import (
+    KIND_APP,
+    KIND_ENV,
+    LABEL_BASE_ID,
+    LABEL_BASE_IMAGE,
+    LABEL_CREATED,
+    LABEL_ENV_IMAGE_ID,
+    LABEL_KIND,
+    LABEL_LOCK_ID,
+    LABEL_PIPFILE_HASH,
+    LABEL_PYTHON,
+    LABEL_REVISION,
+    LABEL_RUN,
+    LABEL_SOURCE,
+    LABEL_STAGE,
+    LABEL_VERSION,
 )
+from snapshot.lockfile import LockFile, Package
+from snapshot.snapshots import open_repository
 from snapshot.target import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
@@ -47,14 +62,6 @@ from snapshot.wheelcache import Artifact, WheelCache
 log = logging.getLogger(__name__)
 
 APP_UID = "10001"
-LABEL_REVISION = "org.opencontainers.image.revision"
-LABEL_CREATED = "org.opencontainers.image.created"
-LABEL_SOURCE = "org.opencontainers.image.source"
-LABEL_LOCK_ID = "snap.lock_id"
-LABEL_KIND = "snap.kind"  # "env" | "app"
-LABEL_BASE_ID = "snap.base_image_id"
-LABEL_RUN = "snap.run"  # JSON of the CMD and port baked into an app image
-LABEL_STAGE = "snap.stage"  # marks the throw-away install stage of an environment build
 
 
 class Progress(Protocol):
@@ -125,7 +132,7 @@ def built_images(settings: Settings) -> dict[str, str]:
     for info in found:
         sha = info.labels.get(LABEL_REVISION, "")
         tag = app_tag(settings, sha) if sha else ""
-        if info.labels.get(LABEL_KIND) == "app" and tag in info.tags:
+        if info.labels.get(LABEL_KIND) == KIND_APP and tag in info.tags:
             images[sha] = tag
     return images
 
@@ -249,14 +256,14 @@ class Builder:
             LABEL_CREATED: src.commit.date,
             LABEL_LOCK_ID: src.lock.lock_id,
             LABEL_KIND: kind,
-            "snap.python": src.lock.python or "",
-            "snap.pipfile_hash": src.lock.pipfile_hash or "",
-            "snap.version": __version__,
+            LABEL_PYTHON: src.lock.python or "",
+            LABEL_PIPFILE_HASH: src.lock.pipfile_hash or "",
+            LABEL_VERSION: __version__,
         }
         if src.source_url:
             labels[LABEL_SOURCE] = src.source_url
         if base is not None:
-            labels["snap.base_image"] = self.settings.base_image_for(src.lock.python_minor)
+            labels[LABEL_BASE_IMAGE] = self.settings.base_image_for(src.lock.python_minor)
             labels[LABEL_BASE_ID] = base.id
         return labels
 
@@ -317,7 +324,7 @@ class Builder:
         build_id = uuid.uuid4().hex
         try:
             with tempfile.TemporaryFile() as ctx:
-                labels = self._labels(src, "env", base)
+                labels = self._labels(src, KIND_ENV, base)
                 context = env_context(base.id, packages, artifacts, build_id, labels)
                 write_context_tar(context, ctx)
                 image_id = self.engine.build(
@@ -410,10 +417,10 @@ class Builder:
     def _build_app(self, src: RevisionSource, env: ImageInfo) -> str:
         self.progress.step(f"adding the app files of {src.label}")
         files = app_context(src.files)
-        labels = self._labels(src, "app", None) | {
-            "snap.env_image_id": env.id,
+        labels = self._labels(src, KIND_APP, None) | {
+            LABEL_ENV_IMAGE_ID: env.id,
             LABEL_RUN: self._run_label(),
-            "snap.base_image": env.labels.get("snap.base_image", ""),
+            LABEL_BASE_IMAGE: env.labels.get(LABEL_BASE_IMAGE, ""),
             LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
         }
         dockerfile = app_dockerfile(
@@ -447,7 +454,7 @@ class Builder:
             return self.engine.build(
                 ctx,
                 dockerfile="Dockerfile",
-                labels=self._labels(src, "app", None),
+                labels=self._labels(src, KIND_APP, None),
                 network=True,
                 nocache=self.nocache,
                 on_output=self.progress.output,

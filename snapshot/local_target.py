@@ -35,30 +35,26 @@ import time
 
 from snapshot import health
 from snapshot.adapters.docker import ContainerInfo, DockerEngine, PortInUse
-from snapshot.build import LABEL_BASE_ID, LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.config import Settings
 from snapshot.errors import DeployError, DockerError
-from snapshot.release import (
-    FAILED,
+from snapshot.labels import (
     LABEL_APP,
+    LABEL_BASE_ID,
+    LABEL_BINDING,
     LABEL_DEPLOYMENT,
+    LABEL_LOCK_ID,
+    LABEL_REVISION,
     LABEL_REVISION_NAME,
     LABEL_ROLE,
-    REVERTED,
     ROLE_CANDIDATE,
     ROLE_PORT,
     ROLE_SERVING,
-    SUCCEEDED,
-    Progress,
-    Release,
-    Running,
-    Switch,
 )
+from snapshot.release import FAILED, REVERTED, SUCCEEDED, Progress, Release, Running, Switch
 
 log = logging.getLogger(__name__)
 
 LOG_LINES = 15
-LABEL_BINDING = "snap.binding"  # on a port holder: "ADDRESS:PORT" it publishes
 # The holder's process: nothing but waiting, and a quick exit on `docker stop`.
 HOLD = ["python3", "-c", "import signal,sys;signal.signal(15,lambda*_:sys.exit(0));signal.pause()"]
 

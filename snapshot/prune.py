@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snapshot.adapters.docker import DockerEngine, ImageInfo
-from snapshot.build import LABEL_KIND, LABEL_REVISION, app_tag
+from snapshot.build import app_tag
 from snapshot.config import Settings
 from snapshot.deploy import open_target
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
-from snapshot.release import LABEL_APP, PENDING, SUCCEEDED
+from snapshot.labels import KIND_APP, LABEL_APP, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
+from snapshot.release import PENDING, SUCCEEDED
 
 DEFAULT_KEEP = 3
 
@@ -62,7 +63,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
                 protected.setdefault(c.labels[LABEL_REVISION], f"container {c.name} runs it")
 
         apps = sorted(
-            (i for i in engine.images(app) if i.labels.get(LABEL_KIND) == "app"),
+            (i for i in engine.images(app) if i.labels.get(LABEL_KIND) == KIND_APP),
             key=lambda i: i.created,
             reverse=True,
         )
@@ -80,7 +81,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
             else:
                 doomed.append(info)
         kept_ids = {i.id for i in apps if i not in doomed}
-        needed_envs = {i.labels.get("snap.env_image_id") for i in apps if i.id in kept_ids}
+        needed_envs = {i.labels.get(LABEL_ENV_IMAGE_ID) for i in apps if i.id in kept_ids}
         for info in engine.images(settings.env_image_name):
             if info.id in needed_envs:
                 kept.append(Kept(_name(info), "a kept app image is built on it"))

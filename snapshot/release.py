@@ -14,17 +14,6 @@ from typing import Protocol
 
 from snapshot.health import Health
 
-# Labels snap puts on what it runs (containers, services). The image's own labels
-# (revision, lock id) are repeated so a container still says what it is if its image tag
-# moves or the image is removed.
-LABEL_APP = "snap.app"
-LABEL_DEPLOYMENT = "snap.deployment"  # the history row id of the deploy that started it
-LABEL_ROLE = "snap.role"  # "serving" | "candidate" | "port"
-LABEL_REVISION_NAME = "snap.revision_name"  # the user's word for it at deploy time, e.g. "v1"
-ROLE_SERVING = "serving"
-ROLE_CANDIDATE = "candidate"
-ROLE_PORT = "port"  # the local target's port holder: owns the published port
-
 SUCCEEDED = "succeeded"
 FAILED = "failed"  # the new release never became healthy; nothing was switched
 REVERTED = "reverted"  # the new release failed after passing a check; the old one is back

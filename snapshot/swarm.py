@@ -27,26 +27,21 @@ from snapshot.adapters.swarm import (
     TaskInfo,
     remote_ref,
 )
-from snapshot.build import LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.config import Settings
 from snapshot.errors import DeployError
-from snapshot.local_target import port_taken
-from snapshot.release import (
-    FAILED,
+from snapshot.labels import (
     LABEL_APP,
     LABEL_DEPLOYMENT,
+    LABEL_IMAGE,
+    LABEL_LOCK_ID,
+    LABEL_REVISION,
     LABEL_REVISION_NAME,
-    REVERTED,
-    SUCCEEDED,
-    Progress,
-    Release,
-    Running,
-    Switch,
 )
+from snapshot.local_target import port_taken
+from snapshot.release import FAILED, REVERTED, SUCCEEDED, Progress, Release, Running, Switch
 
 log = logging.getLogger(__name__)
 
-LABEL_IMAGE = "snap.image"  # the readable tag; the spec may name the image by id or digest
 LOG_LINES = 20
 MIN_MONITOR = 3.0  # seconds: a task that crashes right after its first check is still seen
 MARGIN = 30.0  # seconds on top of the computed worst case before snap stops waiting

@@ -24,6 +24,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from snapshot.errors import BuildError, DeployError, DockerError
+from snapshot.labels import LABEL_PROBE
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class DockerEngine:
                 command=[],
                 user="0",
                 network_mode="none",
-                labels={"snap.probe": "1"},
+                labels={LABEL_PROBE: "1"},
             )
         except docker.errors.APIError as e:
             raise BuildError(f"cannot start a container of {image}: {e.explanation}", "") from e
