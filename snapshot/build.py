@@ -20,7 +20,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from snapshot import __version__
 from snapshot.adapters import pip
@@ -36,6 +35,7 @@ from snapshot.adapters.docker import (
 from snapshot.adapters.gitrepo import CommitInfo, GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
+from snapshot.images import app_tag, env_tag
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -54,32 +54,15 @@ from snapshot.labels import (
     LABEL_VERSION,
 )
 from snapshot.lockfile import LockFile, Package
+from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
+from snapshot.progress import LogProgress, Progress
 from snapshot.snapshots import open_repository
-from snapshot.target import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
 log = logging.getLogger(__name__)
 
 APP_UID = "10001"
-
-
-class Progress(Protocol):
-    """Where a build reports what it is doing. The CLI supplies one that writes to stderr."""
-
-    def step(self, message: str) -> None: ...
-
-    def output(self, text: str) -> None: ...
-
-
-class LogProgress:
-    """Progress into the logging system (the default outside the CLI)."""
-
-    def step(self, message: str) -> None:
-        log.info("%s", message)
-
-    def output(self, text: str) -> None:
-        log.debug("%s", text.rstrip())
 
 
 @dataclass(frozen=True)
@@ -104,37 +87,6 @@ class RevisionSource:
     lock: LockFile
     files: list[ContextFile]  # app files of the revision (lock directory's subtree)
     source_url: str | None
-
-
-def app_tag(settings: Settings, sha: str) -> str:
-    return f"{settings.image_name}:{sha[:12]}"
-
-
-def env_tag(settings: Settings, lock_id: str) -> str:
-    return f"{settings.env_image_name}:{lock_id[:12]}"
-
-
-def built_images(settings: Settings) -> dict[str, str]:
-    """Revision sha -> app image tag, for the app images on this host whose labels prove them.
-
-    Best effort: an unreachable engine means no images are known, not an error, because
-    callers (``snap list``) are read-only views that must work without Docker.
-    """
-    from snapshot.errors import DockerError
-
-    try:
-        with DockerEngine(timeout=10) as engine:
-            found = engine.images(settings.image_name)
-    except DockerError as e:
-        log.info("not showing images: %s", e.message)
-        return {}
-    images = {}
-    for info in found:
-        sha = info.labels.get(LABEL_REVISION, "")
-        tag = app_tag(settings, sha) if sha else ""
-        if info.labels.get(LABEL_KIND) == KIND_APP and tag in info.tags:
-            images[sha] = tag
-    return images
 
 
 def read_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionSource:

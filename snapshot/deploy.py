@@ -19,9 +19,10 @@ from snapshot.config import Settings
 from snapshot.deploy_lock import DeployLock
 from snapshot.errors import DeployError, SnapError
 from snapshot.history import Deployment, History
-from snapshot.local_target import LocalTarget
-from snapshot.release import FAILED, SUCCEEDED, Progress, Release, Running, Switch, Target
+from snapshot.progress import Progress
+from snapshot.release import FAILED, SUCCEEDED, Release, Running, Switch
 from snapshot.snapshots import open_repository
+from snapshot.targets import engine_for, open_target
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,6 @@ class DeployResult:
         return self.deployment.result == SUCCEEDED
 
 
-def open_target(settings: Settings, engine: DockerEngine) -> Target:
-    if settings.target == "swarm":
-        from snapshot.swarm import SwarmTarget
-
-        return SwarmTarget(settings)
-    return LocalTarget(settings, engine)
-
-
 def deploy(
     settings: Settings,
     rev: str,
@@ -63,7 +56,7 @@ def deploy(
     """Build REV if needed and switch the app to it; the result says how it ended."""
     started = time.monotonic()
     src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
-    with DockerEngine() as engine:
+    with engine_for(settings) as engine:
         built = build_release(settings, src, engine, progress, started)
         target = open_target(settings, engine)
         app = settings.image_name
@@ -164,7 +157,7 @@ def _rollback_revision(settings: Settings, to_deployment: int | None) -> tuple[s
 
 
 def _serving_revision(settings: Settings) -> str | None:
-    with DockerEngine(timeout=30) as engine:
+    with engine_for(settings, timeout=30) as engine:
         current = open_target(settings, engine).current()
     return current.revision if current else None
 
@@ -210,7 +203,7 @@ class Status:
 def status(settings: Settings) -> Status:
     """What runs now, from Docker, checked against the recorded history."""
     app = settings.image_name
-    with DockerEngine(timeout=30) as engine:
+    with engine_for(settings, timeout=30) as engine:
         target = open_target(settings, engine)
         current = target.current()
         check = target.check(current) if current else None

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snapshot.adapters.docker import DockerEngine, ImageInfo
-from snapshot.build import app_tag
+from snapshot.adapters.docker import ImageInfo
 from snapshot.config import Settings
-from snapshot.deploy import open_target
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
+from snapshot.images import app_tag
 from snapshot.labels import KIND_APP, LABEL_APP, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
 from snapshot.release import PENDING, SUCCEEDED
+from snapshot.targets import engine_for, open_target
 
 DEFAULT_KEEP = 3
 
@@ -43,7 +43,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
     with (
         DeployLock(settings.state_dir, app, "prune", wait),
         History(settings.state_dir) as h,
-        DockerEngine() as engine,
+        engine_for(settings) as engine,
     ):
         current = open_target(settings, engine).current()
         containers = engine.containers({LABEL_APP: app})

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from snapshot.adapters.swarm import SwarmEngine, remote_ref
-from snapshot.build import env_tag
+from snapshot.adapters.swarm_engine import SwarmEngine, remote_ref
 from snapshot.config import Settings
 from snapshot.deploy import build_release, read_named_revision
 from snapshot.errors import ConfigError
-from snapshot.release import Progress
+from snapshot.images import env_tag
+from snapshot.progress import Progress
 
 NO_REGISTRY_TODO = "Pass --registry HOST:PORT, or set registry in [tool.snap] (or SNAP_REGISTRY)"
 

@@ -10,9 +10,6 @@ or a manual ``docker rm``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from snapshot.health import Health
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"  # the new release never became healthy; nothing was switched
@@ -61,27 +58,3 @@ class Switch:
     log_tail: tuple[str, ...] = ()  # the failed container's last log lines
     serving: Running | None = None  # what serves after the attempt
     notes: tuple[str, ...] = field(default=())  # extra facts worth showing (e.g. swarm state)
-
-
-class Progress(Protocol):
-    def step(self, message: str) -> None: ...
-
-
-class Target(Protocol):
-    """Where releases run. ``switch`` never raises for a failed release: it restores what
-    served, and says so in the returned ``Switch``; it raises only when it could not even
-    try (engine unreachable, bad configuration)."""
-
-    kind: str
-
-    def current(self) -> Running | None: ...
-
-    def check_ready(self, current: Running | None) -> None:
-        """Refuse (DeployError) before anything changes, e.g. the port is someone else's."""
-        ...
-
-    def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch: ...
-
-    def check(self, running: Running) -> Health:
-        """One health check of what serves now (for `snap status`)."""
-        ...

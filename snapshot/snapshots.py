@@ -79,7 +79,7 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
     """Every snapshot, newest first; WITH_IMAGES asks Docker which ones are built."""
     images: dict[str, str] = {}
     if with_images:
-        from snapshot.build import built_images  # imports the Docker SDK: only when asked
+        from snapshot.images import built_images  # imports the Docker SDK: only when asked
 
         images = built_images(settings)
     with open_repository(settings) as repo:

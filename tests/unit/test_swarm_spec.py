@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from snapshot.swarm import health_test, shown_image, to_the_second
+from snapshot.targets.swarm import health_test, shown_image, to_the_second
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

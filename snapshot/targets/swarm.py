@@ -19,7 +19,7 @@ import threading
 import time
 
 from snapshot import health
-from snapshot.adapters.swarm import (
+from snapshot.adapters.swarm_engine import (
     TASK_FAILED_STATES,
     ServiceInfo,
     ServiceSpec,
@@ -37,8 +37,9 @@ from snapshot.labels import (
     LABEL_REVISION,
     LABEL_REVISION_NAME,
 )
-from snapshot.local_target import port_taken
-from snapshot.release import FAILED, REVERTED, SUCCEEDED, Progress, Release, Running, Switch
+from snapshot.progress import Progress
+from snapshot.release import FAILED, REVERTED, SUCCEEDED, Release, Running, Switch
+from snapshot.targets.base import port_taken
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +79,19 @@ def health_test(port: int, path: str) -> list[str]:
 class SwarmTarget:
     kind = "swarm"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: SwarmEngine) -> None:
         self.settings = settings
+        self.engine = engine
         self.app = settings.image_name
         self.name = settings.service_name
 
     # -- what runs -------------------------------------------------------------------
 
     def current(self) -> Running | None:
-        with SwarmEngine(timeout=30) as engine:
-            service = engine.service(self.name)
-            if service is None:
-                return None
-            return self.describe(engine, service)
+        service = self.engine.service(self.name)
+        if service is None:
+            return None
+        return self.describe(self.engine, service)
 
     def describe(self, engine: SwarmEngine, service: ServiceInfo) -> Running:
         labels = service.labels
@@ -125,8 +126,7 @@ class SwarmTarget:
 
     def check_ready(self, current: Running | None) -> None:
         s = self.settings
-        with SwarmEngine(timeout=30) as engine:
-            state, manager, nodes = engine.swarm_role()
+        state, manager, nodes = self.engine.swarm_role()
         if not manager:
             raise not_a_manager(state)
         if nodes > 1 and not s.registry:
@@ -155,22 +155,22 @@ class SwarmTarget:
     # -- the switch ------------------------------------------------------------------
 
     def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch:
-        with SwarmEngine(timeout=120) as engine:
-            image = release.image_id
-            if self.settings.registry:
-                remote = remote_ref(self.settings.registry, release.image)
-                progress.step(f"pushing {remote}")
-                image = f"{remote}@{engine.push(release.image, remote)}"
-            spec = self._spec(release, image)
-            service = engine.service(self.name)
-            if service is None:
-                progress.step(f"creating Swarm service {self.name} with {release.revision_name}")
-                return _Rollout(self, engine, release, progress).create(spec)
-            progress.step(
-                f"updating Swarm service {self.name} to {release.revision_name} "
-                "(Swarm rolls back if it fails)"
-            )
-            return _Rollout(self, engine, release, progress).update(spec, service, current)
+        engine = self.engine
+        image = release.image_id
+        if self.settings.registry:
+            remote = remote_ref(self.settings.registry, release.image)
+            progress.step(f"pushing {remote}")
+            image = f"{remote}@{engine.push(release.image, remote)}"
+        spec = self._spec(release, image)
+        service = engine.service(self.name)
+        if service is None:
+            progress.step(f"creating Swarm service {self.name} with {release.revision_name}")
+            return _Rollout(self, engine, release, progress).create(spec)
+        progress.step(
+            f"updating Swarm service {self.name} to {release.revision_name} "
+            "(Swarm rolls back if it fails)"
+        )
+        return _Rollout(self, engine, release, progress).update(spec, service, current)
 
     def _spec(self, release: Release, image: str) -> ServiceSpec:
         s = self.settings

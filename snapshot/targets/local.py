@@ -27,10 +27,8 @@ serving container is a second start of the same image.
 
 from __future__ import annotations
 
-import errno
 import logging
 import secrets
-import socket
 import time
 
 from snapshot import health
@@ -50,7 +48,9 @@ from snapshot.labels import (
     ROLE_PORT,
     ROLE_SERVING,
 )
-from snapshot.release import FAILED, REVERTED, SUCCEEDED, Progress, Release, Running, Switch
+from snapshot.progress import Progress
+from snapshot.release import FAILED, REVERTED, SUCCEEDED, Release, Running, Switch
+from snapshot.targets.base import port_taken
 
 log = logging.getLogger(__name__)
 
@@ -382,17 +382,3 @@ class LocalTarget:
 def _deployment_of(c: ContainerInfo) -> int | None:
     value = c.labels.get(LABEL_DEPLOYMENT, "")
     return int(value) if value.isdigit() else None
-
-
-def port_taken(address: str, port: int) -> bool:
-    """Whether another process holds PORT on ADDRESS (a bind of our own fails)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                return True
-            raise
-    return False

@@ -1,0 +1,45 @@
+"""The images snap builds, by name: their tags, and which of them this Docker host has.
+
+An app image is ``<image>:<rev[:12]>`` and an environment image ``<image>-env:<lock_id[:12]>``;
+these two functions are the only place those tags are spelled.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from snapshot.adapters.docker import DockerEngine
+from snapshot.config import Settings
+from snapshot.errors import DockerError
+from snapshot.labels import KIND_APP, LABEL_KIND, LABEL_REVISION
+
+log = logging.getLogger(__name__)
+
+
+def app_tag(settings: Settings, sha: str) -> str:
+    return f"{settings.image_name}:{sha[:12]}"
+
+
+def env_tag(settings: Settings, lock_id: str) -> str:
+    return f"{settings.env_image_name}:{lock_id[:12]}"
+
+
+def built_images(settings: Settings) -> dict[str, str]:
+    """Revision sha -> app image tag, for the app images on this host whose labels prove them.
+
+    Best effort: an unreachable engine means no images are known, not an error, because
+    callers (``snap list``) are read-only views that must work without Docker.
+    """
+    try:
+        with DockerEngine(timeout=10) as engine:
+            found = engine.images(settings.image_name)
+    except DockerError as e:
+        log.info("not showing images: %s", e.message)
+        return {}
+    images = {}
+    for info in found:
+        sha = info.labels.get(LABEL_REVISION, "")
+        tag = app_tag(settings, sha) if sha else ""
+        if info.labels.get(LABEL_KIND) == KIND_APP and tag in info.tags:
+            images[sha] = tag
+    return images

@@ -1,0 +1,28 @@
+"""Where releases run: one container on this Docker host, or a Docker Swarm service.
+
+Both targets are opened the same way: the command opens one engine connection with
+``engine_for`` and hands it to ``open_target``, so a deploy speaks to Docker over one
+connection whatever the target.
+"""
+
+from __future__ import annotations
+
+from snapshot.adapters.docker import DockerEngine
+from snapshot.adapters.swarm_engine import SwarmEngine
+from snapshot.config import Settings
+from snapshot.targets.base import Target
+from snapshot.targets.local import LocalTarget
+from snapshot.targets.swarm import SwarmTarget
+
+
+def engine_for(settings: Settings, timeout: int = 300) -> DockerEngine:
+    """The engine connection the configured target needs (Swarm's adds services, pushes)."""
+    return SwarmEngine(timeout=timeout) if settings.target == "swarm" else DockerEngine(timeout)
+
+
+def open_target(settings: Settings, engine: DockerEngine) -> Target:
+    if settings.target == "swarm":
+        if not isinstance(engine, SwarmEngine):
+            raise TypeError("the swarm target needs the connection engine_for() opens")
+        return SwarmTarget(settings, engine)
+    return LocalTarget(settings, engine)

@@ -1,0 +1,50 @@
+"""What every deploy target is, and the checks both targets share.
+
+A *target* is where releases run: one container on this Docker host (``local``) or a
+Docker Swarm service (``swarm``). Both are opened by ``open_target`` with the engine the
+deploy already holds, so a deploy speaks to Docker over one connection whatever the target.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Protocol
+
+from snapshot.health import Health
+from snapshot.progress import Progress
+from snapshot.release import Release, Running, Switch
+
+
+class Target(Protocol):
+    """Where releases run. ``switch`` never raises for a failed release: it restores what
+    served, and says so in the returned ``Switch``; it raises only when it could not even
+    try (engine unreachable, bad configuration)."""
+
+    kind: str
+
+    def current(self) -> Running | None: ...
+
+    def check_ready(self, current: Running | None) -> None:
+        """Refuse (DeployError) before anything changes, e.g. the port is someone else's."""
+        ...
+
+    def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch: ...
+
+    def check(self, running: Running) -> Health:
+        """One health check of what serves now (for `snap status`)."""
+        ...
+
+
+def port_taken(address: str, port: int) -> bool:
+    """Whether another process holds PORT on ADDRESS (a bind of our own fails)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
