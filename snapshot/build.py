@@ -32,7 +32,7 @@ from snapshot.adapters.docker import (
     parse_json_output,
     write_context_tar,
 )
-from snapshot.adapters.gitrepo import CommitInfo, GitRepository
+from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
 from snapshot.images import app_tag, env_tag
@@ -56,7 +56,8 @@ from snapshot.labels import (
 from snapshot.lockfile import LockFile, Package
 from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
-from snapshot.snapshots import open_repository
+from snapshot.revision import CommitInfo, Revision
+from snapshot.snapshots import open_repository, resolve_revision
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
@@ -82,29 +83,42 @@ class BuildResult:
 class RevisionSource:
     """What a build needs from git, read once."""
 
-    commit: CommitInfo
-    label: str
+    revision: Revision
     lock: LockFile
     files: list[ContextFile]  # app files of the revision (lock directory's subtree)
     source_url: str | None
 
+    @property
+    def commit(self) -> CommitInfo:
+        return self.revision.commit
 
-def read_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionSource:
+    @property
+    def label(self) -> str:
+        return self.revision.display
+
+
+def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> RevisionSource:
     """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
     checked = gate(repo, settings, rev)
-    commit, label, lock = checked.commit, checked.label, checked.lock
+    commit, label, lock = rev.commit, rev.display, checked.lock
     if checked.problems:
         first = checked.problems[0]
         what = f"{first.package}: {first.message}" if first.package else first.message
         more = f" (and {len(checked.problems) - 1} more)" if len(checked.problems) > 1 else ""
         raise BuildError(
             f"{label} cannot be built exactly: {what}{more}",
-            f"Run `snap verify {rev}` for every problem",
+            f"Run `snap verify {rev.name}` for every problem",
         )
     files = [
         ContextFile(f.path, f.data, f.mode) for f in repo.tree_files(commit.sha, settings.lock_dir)
     ]
-    return RevisionSource(commit, label, lock, files, repo.remote_url())
+    return RevisionSource(rev, lock, files, repo.remote_url())
+
+
+def read_source(settings: Settings, word: str) -> RevisionSource:
+    """What a build of the revision WORD names needs from git, read and checked once."""
+    with open_repository(settings) as repo:
+        return read_revision(repo, settings, resolve_revision(repo, word))
 
 
 def build_revision(
@@ -112,8 +126,7 @@ def build_revision(
 ) -> BuildResult:
     progress = progress or LogProgress()
     started = time.monotonic()
-    with open_repository(settings) as repo:
-        src = read_revision(repo, settings, rev)
+    src = read_source(settings, rev)
     with DockerEngine() as engine:
         return Builder(settings, engine, progress, nocache).build(src, started)
 

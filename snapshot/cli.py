@@ -7,7 +7,6 @@ its traceback, because it is a bug.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from snapshot import __version__
-from snapshot.config import TARGETS, Settings, load_settings, with_flag
+from snapshot.config import DEFAULT_KEEP, DEFAULT_WAIT, TARGETS, Settings, load_settings, with_flags
 from snapshot.errors import DeployError, SnapError
+from snapshot.revision import DEFAULT_REVISION
 
 if TYPE_CHECKING:
     from snapshot.deploy import DeployResult
@@ -84,7 +84,7 @@ def cli(
     )
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     ctx.meta[QUIET] = quiet
-    ctx.obj = load_settings(repo, {"lockfile": lockfile})
+    ctx.obj = with_flags(load_settings(repo), lockfile=lockfile)
 
 
 @cli.command("list")
@@ -138,7 +138,7 @@ def show_command(ctx: click.Context, rev: str, dev: bool, as_json: bool) -> None
 
 @cli.command("diff")
 @click.argument("old")
-@click.argument("new", default="HEAD")
+@click.argument("new", default=DEFAULT_REVISION)
 @click.option("--dev", is_flag=True, help="Compare dev-packages too.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the environments differ.")
 @json_option
@@ -162,7 +162,7 @@ def diff_command(
 
 
 @cli.command("verify")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", default=DEFAULT_REVISION)
 @click.option(
     "--all",
     "all_revisions",
@@ -230,7 +230,7 @@ class StderrProgress:
 
 
 @cli.command("build")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", default=DEFAULT_REVISION)
 @click.option("--no-cache", is_flag=True, help="Rebuild even when images exist; no layer cache.")
 @click.option(
     "--progress/--quiet",
@@ -271,7 +271,7 @@ target_option = click.option(
 wait_option = click.option(
     "--wait",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=DEFAULT_WAIT,
     show_default=True,
     help="Seconds to wait for another deploy of the app to finish.",
 )
@@ -279,7 +279,7 @@ wait_option = click.option(
 
 def deploy_settings(ctx: click.Context, target: str | None) -> Settings:
     settings = settings_of(ctx)
-    return dataclasses.replace(settings, target=target) if target else settings
+    return with_flags(settings, target=target)
 
 
 def emit_deploy(result: DeployResult, as_json: bool) -> None:
@@ -295,7 +295,7 @@ def emit_deploy(result: DeployResult, as_json: bool) -> None:
 
 
 @cli.command("deploy")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", default=DEFAULT_REVISION)
 @target_option
 @wait_option
 @json_option
@@ -366,7 +366,7 @@ def rollback_command(
 
 
 @cli.command("push")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", default=DEFAULT_REVISION)
 @click.option(
     "--registry",
     metavar="HOST:PORT",
@@ -389,7 +389,7 @@ def push_command(ctx: click.Context, rev: str, registry: str | None, as_json: bo
     from snapshot import push, render
 
     reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
-    settings = with_flag(settings_of(ctx), "registry", registry)
+    settings = with_flags(settings_of(ctx), registry=registry)
     result = push.push_revision(settings, rev, progress=reporter)
     emit(render.render_json(render.push_doc(result)) if as_json else render.push_text(result))
 
@@ -440,7 +440,7 @@ def history_command(ctx: click.Context, limit: int | None, as_json: bool) -> Non
 @click.option(
     "--keep",
     type=click.IntRange(min=0),
-    default=3,
+    default=DEFAULT_KEEP,
     show_default=True,
     help="Newest app images to keep besides the protected ones.",
 )

@@ -213,6 +213,8 @@ _ENV = {
 }
 
 DEFAULT_BASE_IMAGE = "python:{python}-slim"
+DEFAULT_WAIT = 30.0  # seconds a deploy, rollback or prune waits for another one of the app
+DEFAULT_KEEP = 3  # images prune keeps beyond those it must keep
 DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
 
 
@@ -278,13 +280,16 @@ class Settings:
         return str(PurePosixPath(self.lock_dir) / "Pipfile") if self.lock_dir else "Pipfile"
 
 
-def with_flag(settings: Settings, key: str, value: Any) -> Settings:
-    """SETTINGS with KEY set from a command's own flag (None: not given), validated as
-    the same key in [tool.snap] would be."""
-    if value is None:
-        return settings
-    checked = _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
-    return dataclasses.replace(settings, **{key: checked})
+def with_flags(settings: Settings, **flags: Any) -> Settings:
+    """SETTINGS with the command-line FLAGS that were given (None: not given), each
+    validated as the same key in [tool.snap] would be. The one way a flag reaches Settings:
+    flags are applied last, so they win over the environment and [tool.snap]."""
+    given = {
+        key: _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
+        for key, value in flags.items()
+        if value is not None
+    }
+    return dataclasses.replace(settings, **given) if given else settings
 
 
 def find_project_root(start: Path) -> Path:
@@ -323,11 +328,9 @@ def read_tool_config(root: Path) -> tuple[dict[str, Any], Path | None]:
 
 
 def load_settings(
-    repo: str | os.PathLike[str] | None,
-    overrides: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
+    repo: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Build Settings from flags (OVERRIDES, None = not given), environment and pyproject."""
+    """Build Settings from the environment, [tool.snap] and defaults (flags: ``with_flags``)."""
     env = os.environ if environ is None else environ
     repo_path = Path(repo or env.get("SNAP_REPO") or ".")
     root = find_project_root(repo_path) if repo_path.exists() else repo_path
@@ -335,9 +338,6 @@ def load_settings(
     for key, var in _ENV.items():
         if env.get(var):
             values[key] = _VALIDATORS[key](var, env[var])
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = _VALIDATORS[key](f"--{key.replace('_', '-')}", value)
     known = {f.name for f in fields(Settings)}
     given: dict[str, Any] = {k: v for k, v in values.items() if k in known}
     given["cache_dir"] = Path(env["SNAP_CACHE_DIR"]) if env.get("SNAP_CACHE_DIR") else None

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, replace
 
 from snapshot.adapters.docker import DockerEngine
-from snapshot.build import Builder, BuildResult, RevisionSource, read_revision
-from snapshot.config import Settings
+from snapshot.build import Builder, BuildResult, RevisionSource, read_source
+from snapshot.config import DEFAULT_WAIT, Settings
 from snapshot.deploy_lock import DeployLock
 from snapshot.errors import DeployError, SnapError
 from snapshot.history import Deployment, History
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 ACTION_DEPLOY = "deploy"
 ACTION_ROLLBACK = "rollback"
-DEFAULT_WAIT = 30.0  # seconds a deploy waits for another one of the same app
 NO_EARLIER = "no earlier successful deployment of {app} to roll back to"
 NO_EARLIER_TODO = "Name a revision instead: `snap rollback REV` (see `snap list`)"
 
@@ -55,7 +54,7 @@ def deploy(
 ) -> DeployResult:
     """Build REV if needed and switch the app to it; the result says how it ended."""
     started = time.monotonic()
-    src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
+    src = read_source(settings, rev)  # before Docker: a bad REV fails first
     with engine_for(settings) as engine:
         built = build_release(settings, src, engine, progress, started)
         target = open_target(settings, engine)
@@ -69,7 +68,7 @@ def deploy(
                 image=built.image,
                 image_id=built.image_id,
                 revision=built.revision,
-                revision_name=name,
+                revision_name=src.revision.display,
                 lock_id=built.lock_id,
                 deployment_id=0,
             )
@@ -89,13 +88,6 @@ def deploy(
                 total_seconds=time.monotonic() - started,
             )
     return DeployResult(row, built, switch, tuple(reconciled))
-
-
-def read_named_revision(settings: Settings, rev: str) -> tuple[RevisionSource, str]:
-    """What a build of REV needs from git, and the user's name for the revision."""
-    with open_repository(settings) as repo:
-        src = read_revision(repo, settings, rev)
-        return src, _revision_name(src.label, src.commit.sha, repo.tags_by_commit())
 
 
 def build_release(
@@ -160,14 +152,6 @@ def _serving_revision(settings: Settings) -> str | None:
     with engine_for(settings, timeout=30) as engine:
         current = open_target(settings, engine).current()
     return current.revision if current else None
-
-
-def _revision_name(label: str, sha: str, tags: dict[str, list[str]]) -> str:
-    """The user's word for a revision; for a bare sha, its tag when it has one."""
-    names = tags.get(sha)
-    if names and label == sha[:12]:
-        return f"{names[0]} ({sha[:12]})"
-    return label
 
 
 class _BuildSteps:

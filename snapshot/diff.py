@@ -8,7 +8,8 @@ from packaging.version import InvalidVersion, Version
 
 from snapshot.config import Settings
 from snapshot.lockfile import LockFile, Package
-from snapshot.snapshots import Environment, load_environment, open_repository
+from snapshot.revision import DEFAULT_REVISION
+from snapshot.snapshots import Environment, load_environment, open_repository, resolve_revision
 
 ADDED = "added"
 REMOVED = "removed"
@@ -146,11 +147,11 @@ def diff_locks(
 
 
 def diff_revisions(
-    settings: Settings, old_rev: str, new_rev: str = "HEAD", dev: bool = False
+    settings: Settings, old_rev: str, new_rev: str = DEFAULT_REVISION, dev: bool = False
 ) -> EnvironmentDiff:
     with open_repository(settings) as repo:
-        old = load_environment(repo, settings, old_rev)
-        new = load_environment(repo, settings, new_rev)
+        old = load_environment(repo, settings, resolve_revision(repo, old_rev))
+        new = load_environment(repo, settings, resolve_revision(repo, new_rev))
     python, removed, added, packages = diff_locks(old.lock, new.lock, dev)
     return EnvironmentDiff(
         old=old,

@@ -12,16 +12,17 @@ from snapshot.adapters.docker import DockerEngine
 from snapshot.config import Settings
 from snapshot.errors import DockerError
 from snapshot.labels import KIND_APP, LABEL_KIND, LABEL_REVISION
+from snapshot.revision import short_id
 
 log = logging.getLogger(__name__)
 
 
 def app_tag(settings: Settings, sha: str) -> str:
-    return f"{settings.image_name}:{sha[:12]}"
+    return f"{settings.image_name}:{short_id(sha)}"
 
 
 def env_tag(settings: Settings, lock_id: str) -> str:
-    return f"{settings.env_image_name}:{lock_id[:12]}"
+    return f"{settings.env_image_name}:{short_id(lock_id)}"
 
 
 def built_images(settings: Settings) -> dict[str, str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshot.errors import LockError
+from snapshot.revision import short_id
 
 # Pipenv has written pipfile-spec 6 since 2018; a different number means a format
 # snap has not been taught, and guessing would put a wrong environment behind a lock id.
@@ -117,7 +118,7 @@ class LockFile:
 
 
 def short_lock_id(lock_id: str) -> str:
-    return lock_id[:12]
+    return short_id(lock_id)
 
 
 def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:

@@ -18,9 +18,8 @@ from snapshot.history import History
 from snapshot.images import app_tag
 from snapshot.labels import KIND_APP, LABEL_APP, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
 from snapshot.release import PENDING, SUCCEEDED
+from snapshot.revision import short_image_id
 from snapshot.targets import engine_for, open_target
-
-DEFAULT_KEEP = 3
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
         newest = 0
         for info in apps:
             sha = info.labels.get(LABEL_REVISION, "")
-            name = app_tag(settings, sha) if sha else info.id[:19]
+            name = app_tag(settings, sha) if sha else short_image_id(info.id)
             if sha in protected:
                 kept.append(Kept(name, protected[sha]))
             elif newest < keep:
@@ -110,7 +109,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
 
 
 def _name(info: ImageInfo) -> str:
-    return info.tags[0] if info.tags else info.id[:19]
+    return info.tags[0] if info.tags else short_image_id(info.id)
 
 
 def _ours(tag: str, settings: Settings) -> bool:

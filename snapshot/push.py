@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 
 from snapshot.adapters.swarm_engine import SwarmEngine, remote_ref
+from snapshot.build import read_source
 from snapshot.config import Settings
-from snapshot.deploy import build_release, read_named_revision
+from snapshot.deploy import build_release
 from snapshot.errors import ConfigError
 from snapshot.images import env_tag
 from snapshot.progress import Progress
@@ -47,7 +48,7 @@ def push_revision(settings: Settings, rev: str, *, progress: Progress) -> PushRe
     if not registry:
         raise ConfigError("no registry to push to", NO_REGISTRY_TODO)
     started = time.monotonic()
-    src, name = read_named_revision(settings, rev)  # before Docker: a bad REV fails first
+    src = read_source(settings, rev)  # before Docker: a bad REV fails first
     pushed, missing = [], []
     with SwarmEngine() as engine:
         built = build_release(settings, src, engine, progress, started)
@@ -63,7 +64,7 @@ def push_revision(settings: Settings, rev: str, *, progress: Progress) -> PushRe
             pushed.append(PushedImage(image, remote, engine.push(image, remote)))
     return PushResult(
         revision=built.revision,
-        revision_name=name,
+        revision_name=src.revision.display,
         lock_id=built.lock_id,
         registry=registry,
         built=not built.cached,

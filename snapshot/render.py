@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from snapshot.lockfile import short_lock_id
+from snapshot.revision import short_id
 
 if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `snap list`
     from snapshot.build import BuildResult
@@ -42,10 +43,6 @@ def _short(lock_id: str | None) -> str:
     return short_lock_id(lock_id) if lock_id else "-"
 
 
-def _revision_name(sha: str, tags: Sequence[str]) -> str:
-    return f"{sha[:12]} ({', '.join(tags)})" if tags else sha[:12]
-
-
 # -- list ------------------------------------------------------------------------------
 
 
@@ -56,7 +53,7 @@ def snapshots_doc(result: SnapshotList) -> dict[str, Any]:
         "snapshots": [
             {
                 "revision": s.revision,
-                "short": s.revision[:12],
+                "short": short_id(s.revision),
                 "date": s.date,
                 "subject": s.subject,
                 "tags": list(s.tags),
@@ -80,7 +77,7 @@ def snapshots_table(result: SnapshotList) -> str:
         lock = {"deleted": "(deleted)", "invalid": "(invalid)"}.get(s.status, _short(s.lock_id))
         rows.append(
             [
-                s.revision[:12],
+                short_id(s.revision),
                 s.date,
                 ", ".join(s.tags),
                 lock,
@@ -136,7 +133,7 @@ def environment_doc(env: Environment, dev: bool) -> dict[str, Any]:
 def environment_text(env: Environment, dev: bool) -> str:
     lock = env.lock
     head = [
-        f"revision: {_revision_name(env.commit.sha, env.tags)}  {env.commit.date}",
+        f"revision: {env.revision.display}  {env.commit.date}",
         f"subject:  {env.commit.subject}",
         f"lock id:  {lock.lock_id}",
         f"python:   {lock.python or '-'}",
@@ -186,8 +183,8 @@ def diff_doc(diff: EnvironmentDiff) -> dict[str, Any]:
 
 
 def diff_text(diff: EnvironmentDiff, dev: bool) -> str:
-    old = _revision_name(diff.old.commit.sha, diff.old.tags)
-    new = _revision_name(diff.new.commit.sha, diff.new.tags)
+    old = diff.old.revision.display
+    new = diff.new.revision.display
     lines = [
         f"{old} -> {new}",
         f"lock id: {_short(diff.old.lock.lock_id)} -> {_short(diff.new.lock.lock_id)}",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from snapshot.adapters.gitrepo import CommitInfo, GitRepository
+from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import LockError
 from snapshot.lockfile import LockFile, parse_lock
+from snapshot.revision import CommitInfo, Revision, short_id
 from snapshot.summary_cache import LockSummary, LockSummaryCache
 
 log = logging.getLogger(__name__)
@@ -48,21 +49,29 @@ class SnapshotList:
 class Environment:
     """The environment at one revision: its commit and its parsed lock."""
 
-    commit: CommitInfo
+    revision: Revision
     tags: tuple[str, ...]
     lockfile: str
     lock: LockFile
+
+    @property
+    def commit(self) -> CommitInfo:
+        return self.revision.commit
 
 
 def open_repository(settings: Settings) -> GitRepository:
     return GitRepository(settings.repo)
 
 
-def revision_label(rev: str, commit: CommitInfo) -> str:
-    """How messages name a revision: the user's word and the short sha."""
-    if rev in (commit.sha, commit.short) or commit.sha.startswith(rev):
-        return commit.short
-    return f"{rev} ({commit.short})"
+def resolve_revision(repo: GitRepository, word: str) -> Revision:
+    """The commit WORD names and what to call it: done once, where a service starts."""
+    commit = repo.resolve(word)
+    return Revision.named(commit, word, repo.tags_by_commit().get(commit.sha, ()))
+
+
+def revision_in_history(commit: CommitInfo, tags: dict[str, list[str]]) -> Revision:
+    """A commit met walking the history (no user's word): named by its tag, if any."""
+    return Revision.named(commit, None, tags.get(commit.sha, ()))
 
 
 def summarize(data: bytes, where: str) -> LockSummary:
@@ -125,46 +134,40 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
         )
 
 
-def read_lock_bytes(repo: GitRepository, settings: Settings, rev: str) -> tuple[CommitInfo, bytes]:
+def read_lock_bytes(repo: GitRepository, settings: Settings, rev: Revision) -> bytes:
     """The lock's bytes at REV, from git objects; a clear error when there is none."""
-    commit = repo.resolve(rev)
-    data = repo.read_file(commit.sha, settings.lockfile)
+    data = repo.read_file(rev.sha, settings.lockfile)
     if data is not None:
-        return commit, data
-    label = revision_label(rev, commit)
-    last = repo.last_commit_touching(commit.sha, settings.lockfile)
+        return data
+    last = repo.last_commit_touching(rev.sha, settings.lockfile)
     if last is not None:
         raise LockError(
-            f"{settings.lockfile} was deleted at or before {label} (in {last[:12]}): "
+            f"{settings.lockfile} was deleted at or before {rev} (in {short_id(last)}): "
             "there is no environment at that revision",
             "Pick a revision from `snap list` that has a lock",
         )
     raise LockError(
-        f"no {settings.lockfile} at {label}",
+        f"no {settings.lockfile} at {rev}",
         "Commit one made with `pipenv lock`, or set [tool.snap] lockfile to its path",
     )
 
 
-def read_pipfile_bytes(
-    repo: GitRepository, settings: Settings, rev: str, commit: CommitInfo
-) -> bytes:
-    data = repo.read_file(commit.sha, settings.pipfile)
+def read_pipfile_bytes(repo: GitRepository, settings: Settings, rev: Revision) -> bytes:
+    data = repo.read_file(rev.sha, settings.pipfile)
     if data is None:
         raise LockError(
-            f"{settings.pipfile} is missing beside {settings.lockfile} at "
-            f"{revision_label(rev, commit)}",
+            f"{settings.pipfile} is missing beside {settings.lockfile} at {rev}",
             "Commit the Pipfile the lock was made from",
         )
     return data
 
 
-def load_environment(repo: GitRepository, settings: Settings, rev: str) -> Environment:
-    commit, data = read_lock_bytes(repo, settings, rev)
-    lock = parse_lock(data, f"{settings.lockfile} at {revision_label(rev, commit)}")
-    tags = tuple(repo.tags_by_commit().get(commit.sha, ()))
-    return Environment(commit=commit, tags=tags, lockfile=settings.lockfile, lock=lock)
+def load_environment(repo: GitRepository, settings: Settings, rev: Revision) -> Environment:
+    lock = parse_lock(read_lock_bytes(repo, settings, rev), f"{settings.lockfile} at {rev}")
+    tags = tuple(repo.tags_by_commit().get(rev.sha, ()))
+    return Environment(revision=rev, tags=tags, lockfile=settings.lockfile, lock=lock)
 
 
-def show_environment(settings: Settings, rev: str) -> Environment:
+def show_environment(settings: Settings, word: str) -> Environment:
     with open_repository(settings) as repo:
-        return load_environment(repo, settings, rev)
+        return load_environment(repo, settings, resolve_revision(repo, word))

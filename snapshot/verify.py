@@ -8,18 +8,20 @@ editable and local-path entries cannot be reproduced from hashes and are reporte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from snapshot.adapters import pipenv
-from snapshot.adapters.gitrepo import CommitInfo, GitRepository
+from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import LockError
 from snapshot.lockfile import LockFile, parse_lock
+from snapshot.revision import DEFAULT_REVISION, CommitInfo, Revision
 from snapshot.snapshots import (
     open_repository,
     read_lock_bytes,
     read_pipfile_bytes,
-    revision_label,
+    resolve_revision,
+    revision_in_history,
 )
 
 STALE = "stale-lock"
@@ -99,31 +101,32 @@ def stale_problem(lock: LockFile, pipfile_hash: str) -> Problem | None:
 class GateResult:
     """A revision's lock and everything that stops it from being installed exactly."""
 
-    commit: CommitInfo
-    label: str
+    revision: Revision
     lock: LockFile
     pipfile_hash: str  # what the installed pipenv computes from the revision's Pipfile
     problems: tuple[Problem, ...]
 
+    @property
+    def commit(self) -> CommitInfo:
+        return self.revision.commit
 
-def gate(repo: GitRepository, settings: Settings, rev: str) -> GateResult:
+
+def gate(repo: GitRepository, settings: Settings, rev: Revision) -> GateResult:
     """The `pipenv install --deploy` gate for REV; a missing/malformed lock raises LockError."""
-    commit, data = read_lock_bytes(repo, settings, rev)
-    label = revision_label(rev, commit)
-    lock = parse_lock(data, f"{settings.lockfile} at {label}")
-    pipfile = read_pipfile_bytes(repo, settings, rev, commit)
-    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {label}", settings.cache_dir)
+    lock = parse_lock(read_lock_bytes(repo, settings, rev), f"{settings.lockfile} at {rev}")
+    pipfile = read_pipfile_bytes(repo, settings, rev)
+    expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {rev}", settings.cache_dir)
     stale = stale_problem(lock, expected)
     problems = ([stale] if stale else []) + hermetic_problems(lock)
-    return GateResult(commit, label, lock, expected, tuple(problems))
+    return GateResult(rev, lock, expected, tuple(problems))
 
 
-def check_revision(repo: GitRepository, settings: Settings, rev: str) -> RevisionCheck:
+def check_revision(repo: GitRepository, settings: Settings, rev: Revision) -> RevisionCheck:
     """Check one revision; a missing or malformed lock/Pipfile raises LockError."""
     result = gate(repo, settings, rev)
     return RevisionCheck(
-        revision=result.commit.sha,
-        label=result.label,
+        revision=rev.sha,
+        label=rev.display,
         lock_id=result.lock.lock_id,
         pipfile_hash=result.pipfile_hash,
         locked_hash=result.lock.pipfile_hash,
@@ -131,7 +134,9 @@ def check_revision(repo: GitRepository, settings: Settings, rev: str) -> Revisio
     )
 
 
-def verify(settings: Settings, rev: str = "HEAD", all_revisions: bool = False) -> VerifyReport:
+def verify(
+    settings: Settings, rev: str = DEFAULT_REVISION, all_revisions: bool = False
+) -> VerifyReport:
     """Check REV, or with ALL_REVISIONS every commit that changed the lock or its Pipfile.
 
     Pipfile-only commits are included because they are exactly what makes a lock stale.
@@ -139,13 +144,11 @@ def verify(settings: Settings, rev: str = "HEAD", all_revisions: bool = False) -
     checks = []
     with open_repository(settings) as repo:
         if not all_revisions:
-            checks.append(check_revision(repo, settings, rev))
+            checks.append(check_revision(repo, settings, resolve_revision(repo, rev)))
         else:
             tags = repo.tags_by_commit()
             for commit in repo.commits_touching(settings.lockfile, settings.pipfile):
-                names = tags.get(commit.sha)
-                label = f"{names[0]} ({commit.short})" if names else commit.short
-                checks.append(_check_in_history(repo, settings, commit.sha, label))
+                checks.append(_check_in_history(repo, settings, revision_in_history(commit, tags)))
             if not checks:
                 # A gate that checked nothing must not pass (e.g. a mistyped --lockfile).
                 raise LockError(
@@ -155,13 +158,12 @@ def verify(settings: Settings, rev: str = "HEAD", all_revisions: bool = False) -
     return VerifyReport(checks=tuple(checks), pipenv_version=pipenv.pipenv_version())
 
 
-def _check_in_history(
-    repo: GitRepository, settings: Settings, sha: str, label: str
-) -> RevisionCheck:
+def _check_in_history(repo: GitRepository, settings: Settings, rev: Revision) -> RevisionCheck:
     """Like check_revision, but a revision without a usable lock is a result, not an abort."""
+    sha, label = rev.sha, rev.display
     if repo.blob_id(sha, settings.lockfile) is None:
         return RevisionCheck(sha, label, None, None, None, (), skipped="no lock at this revision")
     try:
-        return replace(check_revision(repo, settings, sha), label=label)
+        return check_revision(repo, settings, rev)
     except LockError as e:
         return RevisionCheck(sha, label, None, None, None, (Problem(UNREADABLE, None, e.message),))

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from snapshot.revision import short_id
+
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
@@ -63,7 +65,7 @@ class WheelCache:
             log.warning(
                 "cached %s does not match its sha256 (%s...); dropping it and fetching again",
                 files[0].name,
-                actual[:12],
+                short_id(actual),
             )
             shutil.rmtree(folder, ignore_errors=True)
             return None

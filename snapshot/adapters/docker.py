@@ -25,6 +25,7 @@ from requests.exceptions import ReadTimeout
 
 from snapshot.errors import BuildError, DeployError, DockerError
 from snapshot.labels import LABEL_PROBE
+from snapshot.revision import short_id, short_image_id
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class DockerEngine:
         try:
             self._api.remove_image(image_id, force=False)
         except docker.errors.APIError as e:
-            log.debug("could not remove image %s: %s", image_id[:19], e)
+            log.debug("could not remove image %s: %s", short_image_id(image_id), e)
             return False
         return True
 
@@ -332,7 +333,7 @@ class DockerEngine:
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as e:
-            log.debug("could not remove container %s: %s", container_id[:12], e)
+            log.debug("could not remove container %s: %s", short_id(container_id), e)
 
     def log_tail(self, container_id: str, lines: int = 20) -> list[str]:
         try:

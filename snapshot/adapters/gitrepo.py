@@ -21,22 +21,10 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from snapshot.errors import GitError
+from snapshot.revision import CommitInfo, short_id
 
 _FIELD = "\x1f"
 _RECORD = "\x1e"
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """One commit, as snap shows it."""
-
-    sha: str
-    date: str  # committer date, strict ISO 8601
-    subject: str
-
-    @property
-    def short(self) -> str:
-        return self.sha[:12]
 
 
 @dataclass(frozen=True)
@@ -220,7 +208,7 @@ class GitRepository:
             try:
                 tree = tree / subdir
             except KeyError as e:
-                raise GitError(f"no directory {subdir} at {sha[:12]}", "") from e
+                raise GitError(f"no directory {subdir} at {short_id(sha)}", "") from e
         for item in tree.traverse():
             if item.type != "blob":  # type: ignore[union-attr]
                 continue

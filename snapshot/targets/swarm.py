@@ -39,6 +39,7 @@ from snapshot.labels import (
 )
 from snapshot.progress import Progress
 from snapshot.release import FAILED, REVERTED, SUCCEEDED, Release, Running, Switch
+from snapshot.revision import short_id
 from snapshot.targets.base import port_taken
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ class _Rollout:
         """Note when this release first ran healthy; return its first task failure, if any."""
         failure = ""
         for task in self._ours(service):
-            log.debug("task %s: %s %s", task.id[:12], task.state, task.error)
+            log.debug("task %s: %s %s", short_id(task.id), task.state, task.error)
             if task.state == "running" and self.healthy_at is None:
                 self.healthy_at = time.monotonic()
             if task.state in TASK_FAILED_STATES and not failure:

@@ -187,7 +187,7 @@ def test_show_prints_header_and_package_table(history: History, snap: Snap):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[:5] == [
-        f"revision: {history.short('v1')} (v1)  {history.date('v1')}",
+        f"revision: v1 ({history.short('v1')})  {history.date('v1')}",
         "subject:  v1",
         f"lock id:  {V1_ID}",
         "python:   3.11",
@@ -301,7 +301,7 @@ def test_diff_table_names_what_changed(history: History, snap: Snap):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[:2] == [
-        f"{history.short('v1')} (v1) -> {history.short('v2')} (v2)",
+        f"v1 ({history.short('v1')}) -> v2 ({history.short('v2')})",
         f"lock id: {V1_ID[:12]} -> {V2_ID[:12]}",
     ]
     assert lines[3].split() == ["NAME", "OLD", "NEW", "CHANGE", "DETAIL"]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from repo_factory import new_history, pair
 
 from snapshot.cli import cli
-from snapshot.config import Settings, load_settings, read_tool_config
+from snapshot.config import Settings, load_settings, read_tool_config, with_flags
 from snapshot.errors import ConfigError
 
 BAD_PATH_TODO = 'Use e.g. lockfile = "services/api/Pipfile.lock".'
@@ -68,8 +68,9 @@ def test_environment_over_tool_snap(tmp_path: Path):
 def test_flag_over_environment_and_tool_snap(tmp_path: Path):
     write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
 
-    settings = load_settings(
-        tmp_path, {"lockfile": "flag/Pipfile.lock"}, {"SNAP_LOCKFILE": "env/Pipfile.lock"}
+    settings = with_flags(
+        load_settings(tmp_path, {"SNAP_LOCKFILE": "env/Pipfile.lock"}),
+        lockfile="flag/Pipfile.lock",
     )
 
     assert settings.lockfile == "flag/Pipfile.lock"
@@ -78,7 +79,7 @@ def test_flag_over_environment_and_tool_snap(tmp_path: Path):
 def test_flag_not_given_and_empty_environment_fall_through(tmp_path: Path):
     write_pyproject(tmp_path, tool_snap("svc/Pipfile.lock"))
 
-    settings = load_settings(tmp_path, {"lockfile": None}, {"SNAP_LOCKFILE": ""})
+    settings = with_flags(load_settings(tmp_path, {"SNAP_LOCKFILE": ""}), lockfile=None)
 
     assert settings.lockfile == "svc/Pipfile.lock"
 
@@ -212,7 +213,7 @@ def test_lockfile_must_be_a_non_empty_string(tmp_path: Path, toml_value: str, sh
 
 
 def test_lockfile_path_is_normalised(tmp_path: Path):
-    settings = load_settings(tmp_path, {"lockfile": " ./svc//Pipfile.lock "}, {})
+    settings = with_flags(load_settings(tmp_path, {}), lockfile=" ./svc//Pipfile.lock ")
 
     assert settings.lockfile == "svc/Pipfile.lock"
     assert settings.pipfile == "svc/Pipfile"
@@ -227,14 +228,14 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path):
 
 def test_bad_flag_value_names_the_flag(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
-        load_settings(tmp_path, {"lockfile": "/Pipfile.lock"}, {})
+        with_flags(load_settings(tmp_path, {}), lockfile="/Pipfile.lock")
 
     assert info.value.message.startswith("--lockfile must be a relative path")
 
 
 def test_empty_flag_value_names_the_flag_not_tool_snap(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
-        load_settings(tmp_path, {"lockfile": ""}, {})
+        with_flags(load_settings(tmp_path, {}), lockfile="")
 
     assert info.value.message == "--lockfile must be a non-empty string, got ''. Fix it."
 
@@ -406,7 +407,7 @@ def test_target_and_registry_from_the_environment_over_tool_snap(tmp_path: Path)
 
 
 def test_target_flag_over_the_environment(tmp_path: Path):
-    settings = load_settings(tmp_path, {"target": "swarm"}, {"SNAP_TARGET": "local"})
+    settings = with_flags(load_settings(tmp_path, {"SNAP_TARGET": "local"}), target="swarm")
 
     assert settings.target == "swarm"
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from repo_factory import lock_text
 
-from snapshot.adapters.gitrepo import CommitInfo
 from snapshot.diff import EnvironmentDiff, PackageChange, ValueChange, diff_locks
 from snapshot.lockfile import LockFile, parse_lock
+from snapshot.revision import CommitInfo, Revision
 from snapshot.snapshots import Environment
 
 PYPI = "https://pypi.org/simple"
@@ -66,7 +66,8 @@ def one_change(old: dict[str, Any], new: dict[str, Any]) -> PackageChange:
 
 def environment(lock: LockFile, sha_char: str = "a") -> Environment:
     commit = CommitInfo(sha=sha_char * 40, date="2024-01-01T00:00:00+00:00", subject="s")
-    return Environment(commit=commit, tags=(), lockfile="Pipfile.lock", lock=lock)
+    revision = Revision(commit, commit.short)
+    return Environment(revision=revision, tags=(), lockfile="Pipfile.lock", lock=lock)
 
 
 def environment_diff(old: LockFile, new: LockFile, dev: bool = False) -> EnvironmentDiff:
