@@ -26,7 +26,10 @@ APP_NAME = "snap"
 
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key} must be a non-empty string, got {value!r}", "Fix it")
+        raise ConfigError(
+            f"{key} must be a non-empty string, got {value!r}",
+            f"Set {key} to a non-empty quoted string, or leave it out",
+        )
     return value.strip()
 
 
@@ -76,7 +79,8 @@ def _command(key: str, value: Any) -> str:
         shlex.split(text.format(port=8000))
     except (KeyError, IndexError, ValueError) as e:
         raise ConfigError(
-            f"{key} {text!r} is not a valid command ({e}); only {{port}} is known", "Fix it"
+            f"{key} {text!r} is not a valid command ({e}); only {{port}} is known",
+            'Quote it as a shell would, e.g. command = "gunicorn --bind 0.0.0.0:{port} app:app"',
         ) from e
     return text
 
@@ -87,7 +91,9 @@ def _port(key: str, value: Any) -> int:
     except (TypeError, ValueError):
         port = -1
     if isinstance(value, bool) or not 1 <= port <= 65535:
-        raise ConfigError(f"{key} must be a port number 1-65535, got {value!r}", "Fix it")
+        raise ConfigError(
+            f"{key} must be a port number 1-65535, got {value!r}", "Use e.g. port = 8000"
+        )
     return port
 
 
@@ -133,7 +139,7 @@ def _seconds(key: str, value: Any, minimum: float) -> float:
     if isinstance(value, bool) or not minimum <= seconds <= 3600:
         raise ConfigError(
             f"{key} must be a number of seconds from {minimum:g} to 3600, got {value!r}",
-            "Fix it",
+            f"Use e.g. {key.split()[-1].lstrip('-').replace('-', '_')} = 30",
         )
     return seconds
 

@@ -13,7 +13,9 @@ class SnapError(Exception):
 
     exit_code = 1
 
-    def __init__(self, what: str, todo: str = "") -> None:
+    def __init__(self, what: str, todo: str) -> None:
+        """WHAT failed, and what the user can do about it (required: an error that leaves
+        the user with nothing to do is not finished)."""
         # One trailing period is the sentence's; more would be part of a path like "..".
         self.what = what[:-1] if what.endswith(".") and not what.endswith("..") else what
         self.todo = todo[:-1] if todo.endswith(".") else todo
@@ -47,6 +49,11 @@ class PipenvError(SnapError):
 
 class DockerError(SnapError):
     """The Docker engine is unreachable or refused an operation."""
+
+
+class PortInUse(DockerError):
+    """The engine could not publish a host port: something else holds it. Engine-level:
+    whoever asked for the port adds the advice that fits (another port, stop the holder)."""
 
 
 class BuildError(SnapError):

@@ -23,7 +23,7 @@ from docker.utils.build import PatternMatcher
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.errors import BuildError, DeployError, DockerError
+from snapshot.errors import BuildError, DockerError, PortInUse
 from snapshot.labels import LABEL_PROBE
 from snapshot.revision import short_id, short_image_id
 
@@ -58,10 +58,6 @@ class ContainerInfo:
         return self.state == "running"
 
 
-class PortInUse(DeployError):
-    """The host port a container should publish is held by something else."""
-
-
 def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     state = attrs.get("State") or {}
     ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
@@ -87,7 +83,8 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
-def _explain(e: Exception) -> DockerError:
+def explain(e: Exception) -> DockerError:
+    """An engine failure as snap's DockerError (the swarm adapter shares it)."""
     text = str(e)
     if "Permission denied" in text or isinstance(e, PermissionError):
         return DockerError(
@@ -103,7 +100,10 @@ def _explain(e: Exception) -> DockerError:
             "the Docker engine is not reachable (is dockerd running?)",
             "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
         )
-    return DockerError(f"the Docker engine failed: {text.splitlines()[0] if text else e!r}", "")
+    return DockerError(
+        f"the Docker engine failed: {text.splitlines()[0] if text else e!r}",
+        "Check `docker info` and the engine's log, then retry",
+    )
 
 
 def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
@@ -133,9 +133,9 @@ class DockerEngine:
             self._client = docker.from_env(timeout=timeout)
             self._client.ping()
         except docker.errors.DockerException as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         except (RequestsConnectionError, PermissionError, FileNotFoundError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         self._api = self._client.api
 
     def close(self) -> None:
@@ -157,16 +157,16 @@ class DockerEngine:
         except docker.errors.APIError as e:
             if e.status_code == 404:
                 return None
-            raise _explain(e) from e
+            raise explain(e) from e
         except RequestsConnectionError as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def images(self, repository: str) -> list[ImageInfo]:
         """Every local image of REPOSITORY (any tag)."""
         try:
             found = self._api.images(name=repository)
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         # The list already carries ids, tags and labels: no inspect per image.
         return [_image_info(summary) for summary in found]
 
@@ -190,7 +190,7 @@ class DockerEngine:
         try:
             self._api.tag(image_id, repository, tag, force=True)
         except docker.errors.APIError as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def remove_image(self, image_id: str) -> bool:
         """Remove (or untag, for a tag) without force; False when Docker refuses."""
@@ -222,7 +222,10 @@ class DockerEngine:
                 labels={LABEL_PROBE: "1"},
             )
         except docker.errors.APIError as e:
-            raise BuildError(f"cannot start a container of {image}: {e.explanation}", "") from e
+            raise BuildError(
+                f"cannot start a container of {image}: {e.explanation}",
+                f"Check that {image} exists and runs (`docker run --rm {image} python3 -V`)",
+            ) from e
         try:
             container.start()
             result = container.wait(timeout=timeout)
@@ -236,9 +239,15 @@ class DockerEngine:
                 )
             return out
         except (ReadTimeout, RequestsConnectionError) as e:
-            raise BuildError(f"python3 in {image} did not finish in {timeout:.0f} s", "") from e
+            raise BuildError(
+                f"python3 in {image} did not finish in {timeout:.0f} s",
+                "Check that the Docker host is not overloaded, then retry",
+            ) from e
         except docker.errors.APIError as e:
-            raise BuildError(f"running {image} failed: {e.explanation}", "") from e
+            raise BuildError(
+                f"running {image} failed: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
@@ -253,7 +262,7 @@ class DockerEngine:
             # Removed between the list and the inspect: another deploy's clean-up.
             return self.containers(labels)
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def container(self, ref: str) -> ContainerInfo | None:
         try:
@@ -261,7 +270,7 @@ class DockerEngine:
         except docker.errors.NotFound:
             return None
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def create_container(
         self,
@@ -300,7 +309,7 @@ class DockerEngine:
                 detach=True,
             )
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         return str(created["Id"])
 
     def start(self, container_id: str, *, port: int | None = None) -> None:
@@ -311,11 +320,11 @@ class DockerEngine:
             if "port is already allocated" in text or "address already in use" in text:
                 raise PortInUse(
                     f"port {port} on this host is already in use by another process",
-                    "Stop that process or set [tool.snap] port to a free port",
+                    "Stop that process, or publish another port",
                 ) from e
-            raise _explain(e) from e
+            raise explain(e) from e
         except RequestsConnectionError as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def stop(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after TIMEOUT seconds; a container already gone is fine."""
@@ -324,7 +333,7 @@ class DockerEngine:
         except docker.errors.NotFound:
             pass
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
 
     def remove_container(self, container_id: str) -> None:
         """Remove (killing it if it runs); best effort, gone already is fine."""
@@ -392,9 +401,11 @@ class DockerEngine:
                         "See the output above with --progress",
                     )
         except docker.errors.APIError as e:
-            raise BuildError(f"docker build failed: {e.explanation}", "") from e
+            raise BuildError(
+                f"docker build failed: {e.explanation}", "See the output above with --progress"
+            ) from e
         except (RequestsConnectionError, ReadTimeout) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         if not image_id:
             raise BuildError("docker build finished without an image id", "Retry with --progress")
         return str(image_id)
@@ -459,4 +470,7 @@ def parse_json_output(text: str, what: str) -> Any:
     try:
         return json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError) as e:
-        raise BuildError(f"{what} printed no JSON: {text[-200:]!r}", "") from e
+        raise BuildError(
+            f"{what} printed no JSON: {text[-200:]!r}",
+            "Check that the image's python3 is a working CPython 3",
+        ) from e

@@ -208,7 +208,10 @@ class GitRepository:
             try:
                 tree = tree / subdir
             except KeyError as e:
-                raise GitError(f"no directory {subdir} at {short_id(sha)}", "") from e
+                raise GitError(
+                    f"no directory {subdir} at {short_id(sha)}",
+                    "Check [tool.snap] lockfile: the app files are the lock's directory",
+                ) from e
         for item in tree.traverse():
             if item.type != "blob":  # type: ignore[union-attr]
                 continue
@@ -261,7 +264,9 @@ def commit_files(
     try:
         repo._repo.git.commit("-q", "--allow-empty", "-m", message, env=env)
     except GitCommandError as e:
-        raise GitError(f"git commit failed: {e.stderr.strip()}", "") from e
+        raise GitError(
+            f"git commit failed: {e.stderr.strip()}", "Check `git status` in that repository"
+        ) from e
     sha = repo._repo.head.commit.hexsha
     if tag:
         repo._repo.git.tag("-f", tag, sha)

@@ -3,7 +3,7 @@
 Beside ``adapters/docker.py`` (images, builds, containers), this is the other module that
 touches the Docker SDK: it creates, updates, inspects and removes one replicated service,
 reads its tasks and their containers' logs, and tags and pushes images. Engine failures
-leave as ``DockerError`` (through the same ``_explain`` as the rest of snap), refusals of
+leave as ``DockerError`` (through the same ``explain`` as the rest of snap), refusals of
 a deploy as ``DeployError``; no SDK object is handed upward.
 """
 
@@ -21,7 +21,7 @@ import docker.types
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.adapters.docker import DockerEngine, _explain
+from snapshot.adapters.docker import DockerEngine, explain
 from snapshot.errors import DeployError, DockerError, SnapError
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class SwarmEngine(DockerEngine):
         try:
             swarm = self._api.info().get("Swarm") or {}
         except _ENGINE_ERRORS as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         nodes = swarm.get("Nodes") or 0
         return swarm.get("LocalNodeState", "inactive"), bool(swarm.get("ControlAvailable")), nodes
 
@@ -214,7 +214,7 @@ class SwarmEngine(DockerEngine):
             try:
                 left = self._api.containers(all=True, filters={"label": label})
             except _ENGINE_ERRORS as e:
-                raise _explain(e) from e
+                raise explain(e) from e
             if not left:
                 return True
             if time.monotonic() > deadline:
@@ -274,7 +274,7 @@ class SwarmEngine(DockerEngine):
                     f"pushing {remote} failed: no registry answers at {registry}",
                     "Start the registry or fix [tool.snap] registry",
                 ) from e
-            raise _explain(e) from e
+            raise explain(e) from e
         if not digest:
             raise DockerError(f"pushing {remote} reported no digest", "Retry the push")
         return digest
@@ -351,5 +351,7 @@ class SwarmEngine(DockerEngine):
                 f"{doing} failed: {text}", "Someone else changed the service; retry the deploy"
             )
         if isinstance(e, docker.errors.APIError):
-            return DockerError(f"{doing} failed: {text}", "")
-        return _explain(e)
+            return DockerError(
+                f"{doing} failed: {text}", "Check `docker service ps` and the engine's log"
+            )
+        return explain(e)

@@ -32,9 +32,9 @@ import secrets
 import time
 
 from snapshot import health
-from snapshot.adapters.docker import ContainerInfo, DockerEngine, PortInUse
+from snapshot.adapters.docker import ContainerInfo, DockerEngine
 from snapshot.config import Settings
-from snapshot.errors import DeployError, DockerError
+from snapshot.errors import DeployError, DockerError, PortInUse
 from snapshot.labels import (
     LABEL_APP,
     LABEL_BASE_ID,

@@ -356,7 +356,12 @@ def test_bad_lockfile_flag(history: History, snap: Snap, value: str):
 def test_empty_lockfile_flag_is_named_as_the_flag(history: History, snap: Snap):
     result = snap("--repo", history.path, "--lockfile", "", "show", "HEAD")
 
-    assert_error(result, "Error: --lockfile must be a non-empty string, got ''. Fix it.\n", 2)
+    assert_error(
+        result,
+        "Error: --lockfile must be a non-empty string, got ''. "
+        "Set --lockfile to a non-empty quoted string, or leave it out.\n",
+        2,
+    )
 
 
 def test_bad_snap_lockfile_environment_variable(

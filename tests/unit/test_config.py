@@ -208,7 +208,8 @@ def test_lockfile_must_be_a_non_empty_string(tmp_path: Path, toml_value: str, sh
         load_settings(tmp_path, environ={})
 
     assert info.value.message == (
-        f"[tool.snap] lockfile must be a non-empty string, got {shown}. Fix it."
+        f"[tool.snap] lockfile must be a non-empty string, got {shown}. "
+        "Set [tool.snap] lockfile to a non-empty quoted string, or leave it out."
     )
 
 
@@ -237,7 +238,10 @@ def test_empty_flag_value_names_the_flag_not_tool_snap(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         with_flags(load_settings(tmp_path, {}), lockfile="")
 
-    assert info.value.message == "--lockfile must be a non-empty string, got ''. Fix it."
+    assert info.value.message == (
+        "--lockfile must be a non-empty string, got ''. "
+        "Set --lockfile to a non-empty quoted string, or leave it out."
+    )
 
 
 def test_invalid_toml(tmp_path: Path):
@@ -328,29 +332,31 @@ def test_deploy_key_accepted(tmp_path: Path, key: str, toml_value: str, expected
             "health_timeout",
             "0",
             "[tool.snap] health_timeout must be a number of seconds from 0.1 to 3600, got 0. "
-            "Fix it.",
+            "Use e.g. health_timeout = 30.",
         ),
         (
             "health_timeout",
             "true",
             "[tool.snap] health_timeout must be a number of seconds from 0.1 to 3600, got True. "
-            "Fix it.",
+            "Use e.g. health_timeout = 30.",
         ),
         (
             "health_watch",
             "-1",
-            "[tool.snap] health_watch must be a number of seconds from 0 to 3600, got -1. Fix it.",
+            "[tool.snap] health_watch must be a number of seconds from 0 to 3600, got -1. "
+            "Use e.g. health_watch = 30.",
         ),
         (
             "health_watch",
             "3601",
             "[tool.snap] health_watch must be a number of seconds from 0 to 3600, got 3601. "
-            "Fix it.",
+            "Use e.g. health_watch = 30.",
         ),
         (
             "stop_timeout",
             '"x"',
-            "[tool.snap] stop_timeout must be a number of seconds from 0 to 3600, got 'x'. Fix it.",
+            "[tool.snap] stop_timeout must be a number of seconds from 0 to 3600, got 'x'. "
+            "Use e.g. stop_timeout = 30.",
         ),
         (
             "registry",
@@ -382,7 +388,12 @@ def test_deploy_key_accepted(tmp_path: Path, key: str, toml_value: str, expected
             "[tool.snap] service '-svc' is not a valid service name (letters, digits, _ . -). "
             'Use e.g. service = "model-api".',
         ),
-        ("target", '""', "[tool.snap] target must be a non-empty string, got ''. Fix it."),
+        (
+            "target",
+            '""',
+            "[tool.snap] target must be a non-empty string, got ''. "
+            "Set [tool.snap] target to a non-empty quoted string, or leave it out.",
+        ),
     ],
 )
 def test_deploy_key_refused(tmp_path: Path, key: str, toml_value: str, message: str):
