@@ -1,7 +1,7 @@
 """The images snap builds, by name: their tags, and which of them this Docker host has.
 
 An app image is ``<image>:<rev[:12]>`` and an environment image ``<image>-env:<lock_id[:12]>``;
-these two functions are the only place those tags are spelled.
+``image_tag`` is the only place those tags are spelled.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from snapshot.revision import short_id
 log = logging.getLogger(__name__)
 
 
+def image_tag(repository: str, hex_id: str) -> str:
+    """REPOSITORY:<the short form of HEX_ID>: how both kinds of image are tagged."""
+    return f"{repository}:{short_id(hex_id)}"
+
+
 def app_tag(settings: Settings, sha: str) -> str:
-    return f"{settings.image_name}:{short_id(sha)}"
+    return image_tag(settings.image_name, sha)
 
 
 def env_tag(settings: Settings, lock_id: str) -> str:
-    return f"{settings.env_image_name}:{short_id(lock_id)}"
+    return image_tag(settings.env_image_name, lock_id)
 
 
 def built_images(settings: Settings) -> dict[str, str]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snapshot.adapters.docker import ImageInfo
+from snapshot.adapters.docker import ContainerInfo, ImageInfo
 from snapshot.config import Settings
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
-from snapshot.images import app_tag
+from snapshot.images import image_tag
 from snapshot.labels import KIND_APP, LABEL_APP, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
 from snapshot.release import PENDING, SUCCEEDED
 from snapshot.revision import short_image_id
@@ -37,6 +37,71 @@ class PruneResult:
     kept: tuple[Kept, ...]
 
 
+@dataclass(frozen=True)
+class PruneInputs:
+    """What prune decides from, read from Docker and history before anything is removed."""
+
+    app_name: str  # the app image repository; its environment images are NAME-env
+    serving: str | None  # revision sha Docker says serves now
+    succeeded: tuple[str, ...]  # revision shas of succeeded deployments, newest first
+    pending: tuple[tuple[int, str], ...]  # (deployment id, revision sha) of pending rows
+    containers: tuple[ContainerInfo, ...]  # every container of the app
+    app_images: tuple[ImageInfo, ...]
+    env_images: tuple[ImageInfo, ...]
+    keep: int
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    kept: tuple[Kept, ...]
+    images: tuple[ImageInfo, ...]  # to remove, app images before environment images
+    containers: tuple[ContainerInfo, ...]  # stopped containers to remove
+
+
+def plan_prune(given: PruneInputs) -> PrunePlan:
+    """Decide what goes and why the rest stays: pure, so it is tested on tables of inputs."""
+    protected: dict[str, str] = {}  # revision sha -> why
+    if given.serving:
+        protected[given.serving] = "serving"
+    if given.succeeded:
+        protected.setdefault(given.succeeded[0], "history: current")
+    previous = next((sha for sha in given.succeeded if sha not in protected), None)
+    if previous:
+        protected.setdefault(previous, "previous successful deployment")
+    for row_id, sha in given.pending:
+        protected.setdefault(sha, f"deployment {row_id} is pending")
+    for c in given.containers:
+        if c.running and c.labels.get(LABEL_REVISION):
+            protected.setdefault(c.labels[LABEL_REVISION], f"container {c.name} runs it")
+
+    apps = sorted(
+        (i for i in given.app_images if i.labels.get(LABEL_KIND) == KIND_APP),
+        key=lambda i: i.created,
+        reverse=True,
+    )
+    kept: list[Kept] = []
+    doomed: list[ImageInfo] = []
+    newest = 0
+    for info in apps:
+        sha = info.labels.get(LABEL_REVISION, "")
+        name = image_tag(given.app_name, sha) if sha else short_image_id(info.id)
+        if sha in protected:
+            kept.append(Kept(name, protected[sha]))
+        elif newest < given.keep:
+            newest += 1
+            kept.append(Kept(name, f"among the {given.keep} newest"))
+        else:
+            doomed.append(info)
+    needed_envs = {i.labels.get(LABEL_ENV_IMAGE_ID) for i in apps if i not in doomed}
+    for info in given.env_images:
+        if info.id in needed_envs:
+            kept.append(Kept(_name(info), "a kept app image is built on it"))
+        else:
+            doomed.append(info)
+    stale = tuple(c for c in given.containers if not c.running)
+    return PrunePlan(tuple(kept), tuple(doomed), stale)
+
+
 def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> PruneResult:
     app = settings.image_name
     with (
@@ -45,67 +110,53 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
         engine_for(settings) as engine,
     ):
         current = open_target(settings, engine).current()
-        containers = engine.containers({LABEL_APP: app})
-        protected: dict[str, str] = {}  # revision sha -> why
-        if current and current.revision:
-            protected[current.revision] = "serving"
-        good = h.rows(app, result=SUCCEEDED)
-        if good:
-            protected.setdefault(good[0].to_revision, "history: current")
-        previous = next((r for r in good if r.to_revision not in protected), None)
-        if previous:
-            protected.setdefault(previous.to_revision, "previous successful deployment")
-        for row in h.rows(app, result=PENDING):
-            protected.setdefault(row.to_revision, f"deployment {row.id} is pending")
-        for c in containers:
-            if c.running and c.labels.get(LABEL_REVISION):
-                protected.setdefault(c.labels[LABEL_REVISION], f"container {c.name} runs it")
-
-        apps = sorted(
-            (i for i in engine.images(app) if i.labels.get(LABEL_KIND) == KIND_APP),
-            key=lambda i: i.created,
-            reverse=True,
+        plan = plan_prune(
+            PruneInputs(
+                app_name=app,
+                serving=current.revision if current else None,
+                succeeded=tuple(r.to_revision for r in h.rows(app, result=SUCCEEDED)),
+                pending=tuple((r.id, r.to_revision) for r in h.rows(app, result=PENDING)),
+                containers=tuple(engine.containers({LABEL_APP: app})),
+                app_images=tuple(engine.images(app)),
+                env_images=tuple(engine.images(settings.env_image_name)),
+                keep=keep,
+            )
         )
-        kept: list[Kept] = []
-        doomed: list[ImageInfo] = []
-        newest = 0
-        for info in apps:
-            sha = info.labels.get(LABEL_REVISION, "")
-            name = app_tag(settings, sha) if sha else short_image_id(info.id)
-            if sha in protected:
-                kept.append(Kept(name, protected[sha]))
-            elif newest < keep:
-                newest += 1
-                kept.append(Kept(name, f"among the {keep} newest"))
-            else:
-                doomed.append(info)
-        kept_ids = {i.id for i in apps if i not in doomed}
-        needed_envs = {i.labels.get(LABEL_ENV_IMAGE_ID) for i in apps if i.id in kept_ids}
-        for info in engine.images(settings.env_image_name):
-            if info.id in needed_envs:
-                kept.append(Kept(_name(info), "a kept app image is built on it"))
-            else:
-                doomed.append(info)
-
+        if dry_run:
+            removed = [t for info in plan.images for t in _tags_to_remove(info, settings)]
+            return _result(app, dry_run, removed, plan.containers, list(plan.kept))
         # Stopped containers first: an image a container still references cannot go.
-        stale = [c for c in containers if not c.running]
-        if not dry_run:
-            for c in stale:
-                engine.remove_container(c.id)
-        removed_images: list[str] = []
-        for info in doomed:
-            ours = [t for t in info.tags if _ours(t, settings)] or [info.id]
-            if not dry_run and not all(engine.remove_image(t) for t in ours):
+        for c in plan.containers:
+            engine.remove_container(c.id)
+        kept, removed = list(plan.kept), []
+        for info in plan.images:
+            ours = _tags_to_remove(info, settings)
+            if not all(engine.remove_image(t) for t in ours):
                 kept.append(Kept(_name(info), "Docker refused to remove it (in use?)"))
                 continue
-            removed_images += ours
+            removed += ours
+    return _result(app, dry_run, removed, plan.containers, kept)
+
+
+def _result(
+    app: str,
+    dry_run: bool,
+    removed: list[str],
+    containers: tuple[ContainerInfo, ...],
+    kept: list[Kept],
+) -> PruneResult:
     return PruneResult(
         app=app,
         dry_run=dry_run,
-        removed_images=tuple(removed_images),
-        removed_containers=tuple(c.name for c in stale),
+        removed_images=tuple(removed),
+        removed_containers=tuple(c.name for c in containers),
         kept=tuple(kept),
     )
+
+
+def _tags_to_remove(info: ImageInfo, settings: Settings) -> list[str]:
+    """snap's own tags of the image (an image goes with its last tag), else its id."""
+    return [t for t in info.tags if _ours(t, settings)] or [info.id]
 
 
 def _name(info: ImageInfo) -> str:
