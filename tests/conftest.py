@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
+from isolation import scrub_snap_environment
 
 BASE_IMAGE = "snap-base/python:3.11"
 ENGINE_UNREACHABLE = (
@@ -53,6 +55,20 @@ def base_image(docker_engine: None) -> str:
             pytrace=False,
         )
     return BASE_IMAGE
+
+
+@pytest.fixture(autouse=True)
+def isolated_snap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test: no SNAP_* setting of the caller leaks in, caches and state live in the
+    test's tmp dir, and the working directory is no repository. Returns SNAP_CACHE_DIR."""
+    scrub_snap_environment(monkeypatch)
+    cache = tmp_path / "snap-cache"
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache))
+    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "snap-state"))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return cache
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,7 +7,6 @@ command; nothing here stands in for either.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from isolation import scrub_snap_environment, shared_cache_dir
 
 from snapshot.cli import cli
 from snapshot.demo import DemoRepository
@@ -81,10 +81,8 @@ def rows(app: App) -> list[dict[str, Any]]:
 
 def isolate(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
     """No SNAP_* of the caller's shell; the shared test wheel cache; a fresh state dir."""
-    for var in [v for v in os.environ if v.startswith("SNAP_")]:
-        monkeypatch.delenv(var)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snap-tests"
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache / "cache"))
+    scrub_snap_environment(monkeypatch)
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
     monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
     monkeypatch.setenv("SNAP_STATE_DIR", str(state_dir))
 

@@ -13,24 +13,6 @@ from repo_factory import History, Snap, build_standard_history, copy_history, ne
 from snapshot.cli import cli
 
 
-@pytest.fixture(autouse=True)
-def isolated_snap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No SNAP_* setting leaks in; caches live in this test's tmp dir; cwd is no repo.
-
-    Returns the cache directory (SNAP_CACHE_DIR).
-    """
-    for var in list(os.environ):
-        if var.startswith("SNAP_") or var in ("PIPENV_PIPFILE", "GIT_DIR", "GIT_WORK_TREE"):
-            monkeypatch.delenv(var)
-    cache = tmp_path / "snap-cache"
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache))
-    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "snap-state"))
-    elsewhere = tmp_path / "cwd"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    return cache
-
-
 @pytest.fixture
 def snap() -> Snap:
     """Run ``snap ARGS...`` in-process; an unexpected exception fails the test."""

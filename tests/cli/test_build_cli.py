@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from isolation import scrub_snap_environment, shared_cache_dir
 from repo_factory import Snap, dump_lock, lock_text, pipfile_text
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files, init_repository
@@ -76,14 +76,6 @@ def labels(ref: str) -> dict[str, str]:
 
 def unique_name() -> str:
     return f"snaptest-{secrets.token_hex(5)}"
-
-
-def shared_cache_dir() -> Path:
-    """The wheel cache kept between test runs (safe to share: content-addressed, re-hashed)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = root / "snap-tests" / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture
@@ -157,8 +149,7 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     name = unique_name()
     try:
         with pytest.MonkeyPatch.context() as mp:
-            for var in [v for v in os.environ if v.startswith("SNAP_")]:
-                mp.delenv(var)
+            scrub_snap_environment(mp)
             mp.setenv("SNAP_IMAGE", name)
             mp.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
             mp.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))

@@ -390,3 +390,16 @@ def test_invalid_pyproject_toml(history: History, snap: Snap):
     assert result.stderr.startswith(f"Error: {pyproject} is not valid TOML (")
     assert result.stderr.endswith("). Fix the file.\n")
     assert result.stderr.count("\n") == 1
+
+
+def test_unknown_tool_snap_key_exits_2_naming_the_closest_key(history: History, snap: Snap):
+    path = history.path / "pyproject.toml"
+    path.write_text('[tool.snap]\nlockfle = "Pipfile.lock"\n', encoding="utf-8")
+
+    result = snap("--repo", history.path, "show", "HEAD")
+
+    assert_error(
+        result,
+        f"Error: unknown key 'lockfle' in [tool.snap] of {path}. Did you mean 'lockfile'?\n",
+        2,
+    )

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from isolation import scrub_snap_environment, shared_cache_dir
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
@@ -211,11 +212,7 @@ def unique_name() -> str:
 
 @pytest.fixture(scope="session")
 def shared_cache() -> Path:
-    """The wheel cache kept between test runs (safe to share: content-addressed, re-hashed)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = root / "snap-tests" / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return shared_cache_dir()
 
 
 @pytest.fixture(scope="session")
@@ -281,8 +278,7 @@ def builds(
         made.stderr[key] = result.stderr
 
     with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("SNAP_")]:
-            mp.delenv(var)
+        scrub_snap_environment(mp)
         mp.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
         mp.setenv("SNAP_CACHE_DIR", str(shared_cache))
         mp.setenv("SNAP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
@@ -309,9 +305,7 @@ def image_name(
 ) -> Iterator[str]:
     """A fresh SNAP_IMAGE for one test; its images are removed afterwards."""
     name = unique_name()
-    for var in [v for v in os.environ if v.startswith("SNAP_")]:
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
     monkeypatch.setenv("SNAP_IMAGE", name)
     monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
     yield name

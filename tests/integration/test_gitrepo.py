@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,14 +24,6 @@ from snapshot.adapters.gitrepo import GitRepository, commit_files, init_reposito
 from snapshot.cli import cli
 from snapshot.errors import GitError
 from snapshot.lockfile import parse_lock
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in list(os.environ):
-        if var.startswith("SNAP_") or var in ("GIT_DIR", "GIT_WORK_TREE"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(tmp_path / "snap-cache"))
 
 
 @pytest.fixture(scope="module")

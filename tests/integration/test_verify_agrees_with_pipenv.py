@@ -132,10 +132,6 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verdicts]:
 
 @pytest.fixture
 def snap_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> VerifyRunner:
-    for var in list(os.environ):
-        if var.startswith("SNAP_") or var == "PIPENV_PIPFILE":
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(tmp_path / "snap-cache"))
 
     def run(repo: Path, *args: str) -> Result:
         return CliRunner().invoke(

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from repo_factory import new_history, pair
 
-from snapshot.cli import cli
 from snapshot.config import Settings, load_settings, read_tool_config, with_flags
 from snapshot.errors import ConfigError
 
@@ -154,23 +152,6 @@ def test_unknown_key_without_a_close_one_lists_the_valid_keys(tmp_path: Path):
     prefix = f"unknown key 'zzzzzzzz' in [tool.snap] of {path}. Valid keys: "
     assert info.value.message.startswith(prefix)
     assert "lockfile" in info.value.message[len(prefix) :].rstrip(".").split(", ")
-
-
-def test_unknown_key_through_the_cli_exits_2(tmp_path: Path):
-    h = new_history(tmp_path / "repo")
-    h.commit("v1", pair("requests-v1"))
-    h.close()
-    path = write_pyproject(h.path, '[tool.snap]\nlockfle = "Pipfile.lock"\n')
-
-    result = CliRunner().invoke(
-        cli, ["--repo", str(h.path), "show", "HEAD"], catch_exceptions=False
-    )
-
-    assert result.exit_code == 2
-    assert result.stderr == (
-        f"Error: unknown key 'lockfle' in [tool.snap] of {path}. Did you mean 'lockfile'?\n"
-    )
-    assert result.stdout == ""
 
 
 # -- bad values ------------------------------------------------------------------------

@@ -7,13 +7,13 @@ only together with this test and a new ``schema_version``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from isolation import scrub_snap_environment
 from json_shapes import DEPLOYMENT_SHAPE, merge, shape
 from repo_factory import dump_lock, lock_doc, new_history, pair, pipfile_text
 
@@ -124,9 +124,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, li
     h.commit("back", pair("requests-v1"))
 
     with pytest.MonkeyPatch.context() as mp:
-        for var in list(os.environ):
-            if var.startswith("SNAP_"):
-                mp.delenv(var)
+        scrub_snap_environment(mp)
         mp.setenv("SNAP_CACHE_DIR", str(root / "cache"))
 
         def run(*args: str) -> Result:
@@ -260,9 +258,7 @@ def history_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     write_deployments(root / "state", "other-app", h.shas)  # never shown for `repo`
 
     with pytest.MonkeyPatch.context() as mp:
-        for var in list(os.environ):
-            if var.startswith("SNAP_"):
-                mp.delenv(var)
+        scrub_snap_environment(mp)
         mp.setenv("SNAP_CACHE_DIR", str(root / "cache"))
 
         def run(state: str, *args: str) -> Result:
