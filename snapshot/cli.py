@@ -43,7 +43,7 @@ def emit(text: str) -> None:
     click.echo(text)
 
 
-QUIET = "snap.quiet"  # ctx.meta key: the global -q, for commands that print progress
+QUIET = "quiet"  # ctx.meta key: the global -q, for commands that print progress
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from isolation import scrub_snap_environment
+from isolation import scrub_caller_environment
 
 BASE_IMAGE = "snap-base/python:3.11"
 ENGINE_UNREACHABLE = (
@@ -59,16 +59,17 @@ def base_image(docker_engine: None) -> str:
 
 @pytest.fixture(autouse=True)
 def isolated_snap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test: no SNAP_* setting of the caller leaks in, caches and state live in the
-    test's tmp dir, and the working directory is no repository. Returns SNAP_CACHE_DIR."""
-    scrub_snap_environment(monkeypatch)
-    cache = tmp_path / "snap-cache"
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(cache))
-    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "snap-state"))
+    """Every test: no SNAP_* setting of the caller's shell leaks in; caches and state live
+    in the test's tmp dir unless a wider fixture chose them; the working directory is no
+    repository. Returns SNAP_CACHE_DIR."""
+    scrub_caller_environment(monkeypatch)
+    for var, name in (("SNAP_CACHE_DIR", "snap-cache"), ("SNAP_STATE_DIR", "snap-state")):
+        if var not in os.environ:
+            monkeypatch.setenv(var, str(tmp_path / name))
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    return cache
+    return Path(os.environ["SNAP_CACHE_DIR"])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

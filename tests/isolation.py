@@ -1,8 +1,9 @@
 """How a test keeps the caller's shell out of snap: one scrub, one shared wheel cache.
 
-The autouse fixture in conftest.py applies ``scrub_snap_environment`` to every test;
-module-scoped fixtures, which cannot use the per-test monkeypatch, call it on their own
-``pytest.MonkeyPatch.context()``.
+The autouse fixture in conftest.py removes, for every test, what the caller's shell set
+(``CALLER``); what a module- or session-scoped fixture set for its tests stays. Those
+fixtures, which cannot use the per-test monkeypatch, scrub with
+``scrub_snap_environment`` on their own ``pytest.MonkeyPatch.context()``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,25 @@ import pytest
 FOREIGN = ("PIPENV_PIPFILE", "GIT_DIR", "GIT_WORK_TREE")
 
 
+def _ours(var: str) -> bool:
+    return var.startswith("SNAP_") or var in FOREIGN
+
+
+# What the shell that started pytest had set, read once when the tests are collected.
+CALLER = {var: value for var, value in os.environ.items() if _ours(var)}
+
+
+def scrub_caller_environment(mp: pytest.MonkeyPatch) -> None:
+    """Remove what the caller's shell set, unless a fixture has set it since."""
+    for var, value in CALLER.items():
+        if os.environ.get(var) == value:
+            mp.delenv(var)
+
+
 def scrub_snap_environment(mp: pytest.MonkeyPatch) -> None:
     """Remove every SNAP_* variable of the caller's shell, and FOREIGN ones."""
     for var in list(os.environ):
-        if var.startswith("SNAP_") or var in FOREIGN:
+        if _ours(var):
             mp.delenv(var)
 
 
