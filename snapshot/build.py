@@ -34,7 +34,7 @@ from snapshot.adapters.docker import (
 )
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
-from snapshot.errors import BuildError
+from snapshot.errors import BuildError, DockerError
 from snapshot.images import app_tag, env_tag
 from snapshot.labels import (
     KIND_APP,
@@ -239,7 +239,14 @@ class Builder:
         info = self.engine.image(ref)
         if info is None:
             self.progress.step(f"base image {ref} is not local; trying to pull it")
-            info = self.engine.pull(ref)
+            try:
+                info = self.engine.pull(ref)
+            except DockerError as e:
+                raise BuildError(
+                    f"base image {e.what}",
+                    "Load or build it locally (`docker load`, `docker import`, or "
+                    "scripts/base-image in the snap repository) or set [tool.snap] base_image",
+                ) from e
         target = self._probe(ref, info)
         lock = src.lock
         if lock.python_version and lock.python_version != target.python_version:

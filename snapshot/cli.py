@@ -227,6 +227,8 @@ class StderrProgress:
     def output(self, text: str) -> None:
         if self.stream_output and not self.quiet:
             click.echo(text, err=True, nl=False)
+        else:
+            logging.getLogger("snapshot").debug("%s", text.rstrip())  # shown with -vv
 
 
 @cli.command("build")

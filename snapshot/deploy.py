@@ -98,7 +98,7 @@ def build_release(
     started: float,
 ) -> BuildResult:
     """The revision's app image, built if missing: what a deploy or a push does first."""
-    return Builder(settings, engine, _BuildSteps(progress), nocache=False).build(src, started)
+    return Builder(settings, engine, progress, nocache=False).build(src, started)
 
 
 def rollback(
@@ -152,19 +152,6 @@ def _serving_revision(settings: Settings) -> str | None:
     with engine_for(settings, timeout=30) as engine:
         current = open_target(settings, engine).current()
     return current.revision if current else None
-
-
-class _BuildSteps:
-    """Build progress inside a deploy: its steps, not docker's output."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def step(self, message: str) -> None:
-        self.progress.step(message)
-
-    def output(self, text: str) -> None:
-        log.debug("%s", text.rstrip())
 
 
 # -- status and history --------------------------------------------------------------

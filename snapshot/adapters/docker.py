@@ -174,11 +174,10 @@ class DockerEngine:
         try:
             self._client.images.pull(ref)
         except (docker.errors.APIError, docker.errors.DockerException, ReadTimeout) as e:
-            raise BuildError(
-                f"base image {ref} is not on this Docker host and could not be pulled "
+            raise DockerError(
+                f"{ref} is not on this Docker host and could not be pulled "
                 f"({str(e).splitlines()[0][:160]})",
-                "Load or build it locally (`docker load`, `docker import`, or "
-                "scripts/base-image in the snap repository) or set [tool.snap] base_image",
+                "Check the name, and that the engine reaches a registry that has it",
             ) from e
         info = self.image(ref)
         if info is None:

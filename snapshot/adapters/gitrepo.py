@@ -210,7 +210,7 @@ class GitRepository:
             except KeyError as e:
                 raise GitError(
                     f"no directory {subdir} at {short_id(sha)}",
-                    "Check [tool.snap] lockfile: the app files are the lock's directory",
+                    f"Check the path with `git ls-tree {short_id(sha)}`",
                 ) from e
         for item in tree.traverse():
             if item.type != "blob":  # type: ignore[union-attr]

@@ -272,7 +272,7 @@ class SwarmEngine(DockerEngine):
             if "connection refused" in text.lower() or "no such host" in text.lower():
                 raise DockerError(
                     f"pushing {remote} failed: no registry answers at {registry}",
-                    "Start the registry or fix [tool.snap] registry",
+                    f"Start the registry at {registry}, or push to one that answers",
                 ) from e
             raise explain(e) from e
         if not digest:
