@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from snapshot import __version__
 from snapshot.adapters import pip
@@ -33,6 +34,7 @@ from snapshot.adapters.docker import (
     write_context_tar,
 )
 from snapshot.adapters.gitrepo import GitRepository
+from snapshot.closure import Installed, closure_problems
 from snapshot.config import Settings
 from snapshot.errors import BuildError, DockerError
 from snapshot.images import app_tag, env_tag
@@ -370,9 +372,12 @@ class Builder:
         """Run the image once: installed distributions must be exactly the lock (plus base)."""
         self.progress.step("checking installed packages against the lock")
         try:
-            out = self.engine.run_python(image_id, INSTALLED_SCRIPT)
-            installed = installed_map(parse_json_output(out, "the installed-set check"))
+            report = parse_json_output(
+                self.engine.run_python(image_id, INSTALLED_SCRIPT), "the installed-set check"
+            )
+            installed = installed_map(report["dists"])
             problems = installed_problems(installed, packages, target.base_dists)
+            unmet = [] if problems else unmet_dependencies(report, packages, target)
         except BuildError:
             self.engine.remove_image(image_id)
             raise
@@ -382,6 +387,16 @@ class Builder:
                 f"the environment built for {src.label} differs from its lock: "
                 + "; ".join(problems[:5]),
                 "Report this with `snap build --progress` output; nothing was tagged",
+            )
+        if unmet:
+            self.engine.remove_image(image_id)
+            more = f" (and {len(unmet) - 3} more)" if len(unmet) > 3 else ""
+            raise BuildError(
+                f"the lock of {src.label} is not closed under its dependencies: "
+                + "; ".join(unmet[:3])
+                + more,
+                "Add what is missing to the Pipfile or run `pipenv lock` again, and commit "
+                "both; nothing was tagged",
             )
 
     # -- app image -------------------------------------------------------------------
@@ -515,6 +530,21 @@ def installed_map(raw: dict[str, str]) -> dict[str, str]:
     from packaging.utils import canonicalize_name
 
     return {canonicalize_name(k): v for k, v in raw.items()}
+
+
+def unmet_dependencies(
+    report: dict[str, Any], packages: list[Package], target: TargetPlatform
+) -> list[str]:
+    """What the installed packages require and the image lacks, markers as in the image."""
+    from packaging.utils import canonicalize_name
+
+    requires = report.get("requires") or {}
+    installed: dict[str, Installed] = {
+        canonicalize_name(name): Installed(str(version), tuple(map(str, requires.get(name, []))))
+        for name, version in report["dists"].items()
+    }
+    roots = [(p.name, p.extras) for p in packages]
+    return closure_problems(installed, roots, [p.name for p in packages], target.markers)
 
 
 def installed_problems(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,30 @@ KNOWN_PIPFILE_SPECS = frozenset({6})
 VCS_FIELDS = ("git", "hg", "svn", "bzr")
 SOURCE_FIELDS = ("index", *VCS_FIELDS, "ref", "subdirectory", "path", "file", "editable")
 ID_FIELDS = ("version", "hashes", "markers", *SOURCE_FIELDS)
+
+# Bounds on what snap parses, so one hostile commit cannot exhaust memory or the stack
+# (json.loads recurses once per nesting level). Pipenv writes 4 levels of nesting, tens of
+# packages and a few dozen hashes per package; the limits leave room for the largest
+# real locks (CUDA stacks with hundreds of packages) while refusing what none is.
+MAX_LOCK_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 16
+MAX_PACKAGES = 5000  # per section
+MAX_HASHES = 1000  # per package
+MAX_SOURCES = 100
+
+# The grammar of each value that reaches pip, a file name or a command line.
+# PEP 508 names (also used for extras and index names), `sha256:` + 64 hex digits, and
+# the interpreter versions that become an image tag and pip's --python-version.
+_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.I)
+# Other algorithms are well-formed but do not count: the gate asks for a sha256.
+_HASH = re.compile(
+    r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|md5:[0-9a-f]{32}", re.I
+)
+_PYTHON_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
+_PYTHON_FULL_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+((a|b|rc)[0-9]+)?")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_BRACKET = re.compile(rb"[\[\]{}]")
+REGENERATE = "Regenerate it with `pipenv lock`"
 
 # Bump when the canonical form changes: every cached summary keyed by it is then stale.
 LOCK_ID_VERSION = 1
@@ -46,6 +71,7 @@ class Package:
     path: str | None  # local path or file URL
     editable: bool
     fields: tuple[tuple[str, Any], ...]  # the entry's identity fields, for comparisons
+    extras: tuple[str, ...] = ()  # extras the Pipfile asked for, PEP 503 normalised
 
     @property
     def pinned_version(self) -> str | None:
@@ -122,9 +148,15 @@ def short_lock_id(lock_id: str) -> str:
 
 
 def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
-    """Parse and validate lock bytes. WHERE names the file in error messages."""
+    """Parse and validate lock bytes. WHERE names the file in error messages.
+
+    Every value that snap later hands to pip, Docker or a file name is checked against
+    its grammar here, so nothing downstream sees a name like ``../../etc``.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    _check_bounds(raw, where)
     try:
-        doc = json.loads(data)
+        doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         detail = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
         raise LockError(
@@ -142,19 +174,15 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
     if spec not in KNOWN_PIPFILE_SPECS:
         known = ", ".join(str(s) for s in sorted(KNOWN_PIPFILE_SPECS))
         raise LockError(
-            f"{where} uses pipfile-spec {spec!r}, which snap does not know (known: {known})",
+            f"{where} uses pipfile-spec {_shown(spec)}, which snap does not know (known: {known})",
             "Regenerate the lock with a current pipenv or upgrade snap",
         )
     requires = meta.get("requires") or {}
     if not isinstance(requires, dict):
         raise LockError(f"{where} has a malformed `_meta.requires`", "Regenerate it")
-    if not isinstance(meta.get("sources") or [], list):
-        raise LockError(f"{where} has a malformed `_meta.sources` (not a list)", "Regenerate it")
-    sources = tuple(
-        Source(name=s.get("name"), url=str(s.get("url", "")), verify_ssl=bool(s.get("verify_ssl")))
-        for s in (meta.get("sources") or [])
-        if isinstance(s, dict)
-    )
+    python_version = _python(requires, "python_version", _PYTHON_VERSION, where)
+    python_full_version = _python(requires, "python_full_version", _PYTHON_FULL_VERSION, where)
+    sources = _sources(meta.get("sources") or [], where)
     default = _packages(doc["default"], where, "default")
     develop = _packages(doc.get("develop") or {}, where, "develop")
     pipfile_hash = (
@@ -163,12 +191,75 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
     return LockFile(
         default=default,
         develop=develop,
-        python_version=_str_or_none(requires.get("python_version")),
-        python_full_version=_str_or_none(requires.get("python_full_version")),
+        python_version=python_version,
+        python_full_version=python_full_version,
         sources=sources,
-        pipfile_hash=pipfile_hash,
+        pipfile_hash=_str_or_none(pipfile_hash),
         lock_id=compute_lock_id(default, requires, sources),
     )
+
+
+def _check_bounds(raw: bytes, where: str) -> None:
+    """Size and nesting limits, checked before the JSON parser sees the bytes."""
+    if len(raw) > MAX_LOCK_BYTES:
+        raise LockError(
+            f"{where} is {len(raw) / 1e6:.1f} MB, more than the "
+            f"{MAX_LOCK_BYTES // (1024 * 1024)} MiB snap reads",
+            REGENERATE,
+        )
+    depth = 0
+    # Brackets inside strings do not nest, so strings are taken out first.
+    for m in _BRACKET.finditer(_STRING.sub(b"", raw)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise LockError(
+                    f"{where} is nested deeper than {MAX_DEPTH} levels (a Pipfile.lock has 4)",
+                    REGENERATE,
+                )
+        else:
+            depth -= 1
+
+
+def _shown(value: Any) -> str:
+    """A value from the lock as an error message shows it: quoted, one line, short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
+def _grammar_error(where: str, what: str, value: Any, owner: str, why: str) -> LockError:
+    return LockError(f"{where} has an invalid {what} {_shown(value)}{owner} ({why})", REGENERATE)
+
+
+def _python(
+    requires: Mapping[str, Any], key: str, grammar: re.Pattern[str], where: str
+) -> str | None:
+    value = requires.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not grammar.fullmatch(value):
+        raise _grammar_error(where, f"`_meta.requires.{key}`", value, "", "not a python version")
+    return value
+
+
+def _sources(raw: Any, where: str) -> tuple[Source, ...]:
+    if not isinstance(raw, list):
+        raise LockError(f"{where} has a malformed `_meta.sources` (not a list)", "Regenerate it")
+    if len(raw) > MAX_SOURCES:
+        raise LockError(
+            f"{where} has {len(raw)} sources, more than the {MAX_SOURCES} snap reads", REGENERATE
+        )
+    sources = []
+    for s in raw:
+        if not isinstance(s, dict):
+            continue
+        name, url = s.get("name"), s.get("url", "")
+        if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+            raise _grammar_error(where, "source name", name, "", "letters, digits, . _ -")
+        if not isinstance(url, str):
+            raise _grammar_error(where, "source url", url, f" for {name!r}", "not a string")
+        sources.append(Source(name=name, url=url, verify_ssl=bool(s.get("verify_ssl"))))
+    return tuple(sources)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -178,21 +269,32 @@ def _str_or_none(value: Any) -> str | None:
 def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
     if not isinstance(section, dict):
         raise LockError(f"{where} has a malformed `{category}` section", "Regenerate it")
+    if len(section) > MAX_PACKAGES:
+        raise LockError(
+            f"{where} has {len(section)} packages in `{category}`, more than the "
+            f"{MAX_PACKAGES} snap reads",
+            REGENERATE,
+        )
     packages = []
     for raw_name, entry in section.items():
+        if not _NAME.fullmatch(raw_name):
+            raise _grammar_error(
+                where, "package name", raw_name, f" in `{category}`", "not a PEP 508 name"
+            )
         if not isinstance(entry, Mapping):
             raise LockError(
                 f"{where} has a malformed entry for {raw_name!r} in `{category}`",
                 "Regenerate it with `pipenv lock`",
             )
-        packages.append(_package(str(raw_name), entry, where))
+        packages.append(_package(raw_name, entry, f"{where}", f" for {raw_name} in `{category}`"))
     packages.sort(key=lambda p: p.name)
     return tuple(packages)
 
 
-def _package(raw_name: str, entry: Mapping[str, Any], where: str) -> Package:
+def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) -> Package:
     # Imported here: a repeat `snap list` answers from cached summaries and parses no lock,
     # and packaging.utils (which loads packaging.tags) is a fifth of its import time.
+    from packaging.markers import InvalidMarker, Marker
     from packaging.utils import canonicalize_name
 
     raw_hashes = entry.get("hashes") or []
@@ -201,7 +303,36 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str) -> Package:
             f"{where} has a malformed `hashes` list for {raw_name!r}",
             "Regenerate it with `pipenv lock`",
         )
-    hashes = tuple(sorted(str(h).lower() for h in raw_hashes))
+    if len(raw_hashes) > MAX_HASHES:
+        raise LockError(
+            f"{where} has {len(raw_hashes)} hashes{owner}, more than the {MAX_HASHES} snap reads",
+            REGENERATE,
+        )
+    for h in raw_hashes:
+        if not (isinstance(h, str) and _HASH.fullmatch(h)):
+            raise _grammar_error(where, "hash", h, owner, "expected sha256: and 64 hex digits")
+    # A version is checked against PEP 440 by the deploy gate, not here: locks of old
+    # releases with legacy versions stay readable by `show` and `diff`.
+    version = entry.get("version")
+    if version is not None and not isinstance(version, str):
+        raise _grammar_error(where, "version", version, owner, "not a string")
+    markers = entry.get("markers")
+    if markers is not None:
+        try:
+            if not isinstance(markers, str):
+                raise InvalidMarker(markers)
+            Marker(markers)
+        except InvalidMarker:
+            raise _grammar_error(where, "marker", markers, owner, "not a PEP 508 marker") from None
+    index = entry.get("index")
+    if index is not None and not (isinstance(index, str) and _NAME.fullmatch(index)):
+        raise _grammar_error(where, "index name", index, owner, "letters, digits, . _ -")
+    extras = entry.get("extras") or []
+    if not isinstance(extras, list) or not all(
+        isinstance(x, str) and _NAME.fullmatch(x) for x in extras
+    ):
+        raise _grammar_error(where, "extras list", extras, owner, "PEP 508 names")
+    hashes = tuple(sorted(h.lower() for h in raw_hashes))
     fields: dict[str, Any] = {}
     for key in ID_FIELDS:
         if key in entry and entry[key] is not None:
@@ -213,15 +344,16 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str) -> Package:
     path = entry.get("path") or entry.get("file")
     return Package(
         name=canonicalize_name(raw_name),
-        version=_str_or_none(entry.get("version")),
+        version=version,
         hashes=hashes,
-        markers=_str_or_none(entry.get("markers")),
-        index=_str_or_none(entry.get("index")),
+        markers=markers,
+        index=index,
         vcs=vcs,
         ref=_str_or_none(entry.get("ref")),
         path=_str_or_none(path),
         editable=bool(entry.get("editable")),
         fields=tuple(sorted(fields.items())),
+        extras=tuple(sorted({canonicalize_name(x) for x in extras})),
     )
 
 

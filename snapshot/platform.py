@@ -45,15 +45,17 @@ for d in md.distributions():
 print(json.dumps({"markers": markers, "libc": list(platform.libc_ver()), "dists": dists}))
 """
 
-# Runs inside a built image: the distributions Python would import, first on sys.path wins.
+# Runs inside a built image: the distributions Python would import, first on sys.path wins,
+# with their Requires-Dist lines for the closure check (see closure.py).
 INSTALLED_SCRIPT = r"""
 import json, importlib.metadata as md
-seen = {}
+seen, requires = {}, {}
 for d in md.distributions():
     name = d.metadata["Name"]
     if name and name not in seen:
         seen[name] = d.version
-print(json.dumps(seen))
+        requires[name] = d.requires or []
+print(json.dumps({"dists": seen, "requires": requires}))
 """
 
 

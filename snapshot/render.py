@@ -264,6 +264,7 @@ def verify_text(report: VerifyReport) -> str:
         f"{len(report.checks)} revision(s) checked, {failed} failed "
         f"(pipenv {report.pipenv_version})"
     )
+    lines.append(f"note: {report.note}")
     return "\n".join(lines)
 
 

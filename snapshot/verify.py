@@ -8,10 +8,12 @@ editable and local-path entries cannot be reproduced from hashes and are reporte
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 
 from snapshot.adapters import pipenv
 from snapshot.adapters.gitrepo import GitRepository
+from snapshot.closure import missing_roots
 from snapshot.config import Settings
 from snapshot.errors import LockError
 from snapshot.lockfile import LockFile, parse_lock
@@ -31,6 +33,14 @@ VCS = "vcs"
 EDITABLE = "editable"
 LOCAL_PATH = "path"
 UNREADABLE = "unreadable"
+INVALID_VERSION = "invalid-version"
+MISSING = "missing"
+
+# What `verify` cannot see: a lock records no package's dependencies.
+CLOSURE_NOTE = (
+    "a Pipfile.lock does not record what its packages depend on: "
+    "`snap build` checks that in the image"
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class RevisionCheck:
 class VerifyReport:
     checks: tuple[RevisionCheck, ...]
     pipenv_version: str
+    note: str = CLOSURE_NOTE  # what the report cannot tell
 
     @property
     def ok(self) -> bool:
@@ -79,10 +90,44 @@ def hermetic_problems(lock: LockFile) -> list[Problem]:
         elif not p.pinned_version:
             why = f"version {p.version or '(missing)'} is not an exact == pin"
             problems.append(Problem(UNPINNED, p.name, f"{why}; run `pipenv lock`"))
+        elif not _is_pep440(p.pinned_version):
+            why = f"version {p.version} is not a PEP 440 version, so pip cannot install it"
+            problems.append(Problem(INVALID_VERSION, p.name, f"{why}; run `pipenv lock`"))
         elif not p.sha256_hashes:
             why = "no sha256 hash in the lock"
             problems.append(Problem(UNHASHED, p.name, f"{why}; run `pipenv lock` to record hashes"))
     return problems
+
+
+def _is_pep440(version: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def unlocked_problems(lock: LockFile, pipfile: bytes) -> list[Problem]:
+    """The Pipfile's own packages that the lock lacks: the part of the closure a lock shows.
+
+    A lock edited by hand keeps the Pipfile's hash, so the stale check cannot see this.
+    """
+    try:
+        packages = tomllib.loads(pipfile.decode()).get("packages") or {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # pipenv's own hash code has already accepted it; nothing to add
+    if not isinstance(packages, dict):
+        return []
+    return [
+        Problem(
+            MISSING,
+            name,
+            f"the Pipfile requires {name}, which the lock does not contain; run `pipenv lock`",
+        )
+        for name in missing_roots(packages, (p.name for p in lock.default))
+    ]
 
 
 def stale_problem(lock: LockFile, pipfile_hash: str) -> Problem | None:
@@ -117,7 +162,9 @@ def gate(repo: GitRepository, settings: Settings, rev: Revision) -> GateResult:
     pipfile = read_pipfile_bytes(repo, settings, rev)
     expected = pipenv.pipfile_hash(pipfile, f"{settings.pipfile} at {rev}", settings.cache_dir)
     stale = stale_problem(lock, expected)
-    problems = ([stale] if stale else []) + hermetic_problems(lock)
+    # A stale lock lacks what the Pipfile gained: that is the stale problem, said once.
+    problems = [stale] if stale else unlocked_problems(lock, pipfile)
+    problems += hermetic_problems(lock)
     return GateResult(rev, lock, expected, tuple(problems))
 
 
