@@ -60,5 +60,9 @@ class BuildError(SnapError):
     """An image could not be built exactly as the lock says."""
 
 
+class IndexUnreachable(BuildError):
+    """No package index answered: not the same as an index without the file."""
+
+
 class DeployError(SnapError):
     """A deploy or rollback failed; what was serving keeps serving."""

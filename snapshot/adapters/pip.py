@@ -11,12 +11,84 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from snapshot.errors import BuildError
+from snapshot.errors import BuildError, IndexUnreachable
 
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)==([^\s;]+)")
 _HASH_MISMATCH = re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES", re.I)
+# In the hash report: "    flask==3.0.3 from https://host/flask-3.0.3-py3-none-any.whl ...:"
+_MISMATCH_ENTRY = re.compile(r"^\s+([A-Za-z0-9._-]+)==(\S+) from (\S+?)(?: \(from .*\))?:?$")
+_EXPECTED = re.compile(r"^\s+Expected\s+(?:sha256|or)\s+([0-9a-f]{64})\s*$")
+_GOT = re.compile(r"^\s+Got\s+([0-9a-f]{64})\s*$")
+# In pip's debug log, for each index page it could not fetch.
+_NOT_FETCHED = re.compile(r"Could not fetch URL (\S+): (.*) - skipping$", re.M)
+_UNREACHABLE = re.compile(
+    r"connection error|timed out|Max retries|SSLError|ProxyError|NameResolution|"
+    r"Name or service not known|Temporary failure in name resolution",
+    re.I,
+)
+_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
+SHOWN_HASHES = 3
+
+
+@dataclass(frozen=True)
+class HashMismatch:
+    """One file pip refused because its sha256 is not among the lock's."""
+
+    name: str
+    version: str
+    url: str
+    expected: tuple[str, ...]
+    got: str
+
+    @property
+    def filename(self) -> str:
+        return urlsplit(self.url).path.rsplit("/", 1)[-1]
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else self.url
+
+    def sentence(self) -> str:
+        shown = ", ".join(self.expected[:SHOWN_HASHES])
+        more = len(self.expected) - SHOWN_HASHES
+        if more > 0:
+            shown += f" and {more} more"
+        return (
+            f"{self.origin} served {self.filename} for {self.name} {self.version} with sha256 "
+            f"{self.got}, which the lock does not list (it expects {shown})"
+        )
+
+
+def hash_mismatches(output: str) -> list[HashMismatch]:
+    """The files pip's hash report names, in order."""
+    found: list[HashMismatch] = []
+    entry: tuple[str, str, str] | None = None
+    expected: list[str] = []
+    for line in output.splitlines():
+        if m := _MISMATCH_ENTRY.match(line):
+            entry, expected = (m.group(1), m.group(2), m.group(3)), []
+        elif entry and (m := _EXPECTED.match(line)):
+            expected.append(m.group(1))
+        elif entry and (m := _GOT.match(line)):
+            name, version, url = entry
+            found.append(HashMismatch(name, version, url, tuple(expected), m.group(1)))
+            entry = None
+    return found
+
+
+def unreachable_pages(log: str) -> list[tuple[str, str]]:
+    """(url, reason) of each index page pip could not connect to (not a 404: that answered)."""
+    pages = []
+    for url, reason in _NOT_FETCHED.findall(log):
+        if _UNREACHABLE.search(reason):
+            m = _ERRNO.search(reason)
+            pages.append((url, m.group().strip() if m else reason.strip()[:160]))
+    return pages
 
 
 def download(
@@ -32,12 +104,14 @@ def download(
     """Download one artifact per requirement line into DEST; return the files."""
     req_file = dest / "requirements.txt"
     req_file.write_text("\n".join(requirements) + "\n")
+    log_file = dest / "pip.log"  # pip's debug log: the only place it names an unreachable page
     files = dest / "files"
     files.mkdir()
     cmd = [
         sys.executable, "-m", "pip", "download",
         "--no-deps", "--only-binary=:all:", "--require-hashes",
         "--disable-pip-version-check", "--progress-bar", "off",
+        "--log", str(log_file),
         "--python-version", python_version,
         "--implementation", implementation,
         "--abi", abi,
@@ -49,6 +123,28 @@ def download(
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         out = proc.stderr + proc.stdout
+        try:
+            log = log_file.read_text(errors="replace")
+        except OSError:
+            log = ""
+        if _HASH_MISMATCH.search(out):
+            found = hash_mismatches(out)
+            what = found[0].sentence() if found else "a file whose sha256 is not in the lock"
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise BuildError(
+                f"the package index served a file the lock does not allow: {what}{more}",
+                "Check the index configured for pip (pip config list); re-lock only if the "
+                "change is expected",
+            )
+        pages = unreachable_pages(log)
+        if pages:
+            url, reason = pages[0]
+            more = f" (and {len(pages) - 1} more)" if len(pages) > 1 else ""
+            raise IndexUnreachable(
+                f"the package index is unreachable: pip could not fetch {url} ({reason}){more}",
+                "Check the network and pip's index configuration (pip config list); "
+                "nothing was built",
+            )
         m = _NO_MATCH.search(out)
         if m:
             raise BuildError(
@@ -56,11 +152,6 @@ def download(
                 "snap installs wheels only and never builds sdists",
                 "Pin a version that publishes a wheel for this platform, or use a base "
                 "image whose platform has one",
-            )
-        if _HASH_MISMATCH.search(out):
-            raise BuildError(
-                "the package index served a file whose sha256 is not in the lock",
-                "Check the index configured for pip; re-lock only if the change is expected",
             )
         last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "")
         raise BuildError(
