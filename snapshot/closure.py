@@ -62,7 +62,10 @@ def closure_problems(
                 req = Requirement(line)
             except InvalidRequirement:
                 continue  # metadata pip itself would not read; not the lock's fault
-            if req.marker is not None and not _applies(req.marker, env, extra):
+            if req.marker is None:
+                if extra:
+                    continue  # a plain requirement: checked in the pass without extras
+            elif not _applies(req.marker, env, extra):
                 continue
             dep = canonicalize_name(req.name)
             got = installed.get(dep)
