@@ -175,8 +175,9 @@ def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: b
     """Check that the lock at REV (default HEAD) would pass `pipenv install --deploy`.
 
     The lock must be in sync with the Pipfile of the same revision (by the installed
-    pipenv's own hash) and every default package pinned with == and sha256-hashed.
-    Exit 0 when every revision passes, 1 otherwise.
+    pipenv's own hash), hold every package of the Pipfile, and pin every default package
+    with == and a sha256 hash. A lock records no package's own dependencies: `snap build`
+    checks those in the image. Exit 0 when every revision passes, 1 otherwise.
 
     \b
     Example:
