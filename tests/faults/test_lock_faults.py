@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from isolation import shared_cache_dir
 from local_index import LocalIndex, Wheel, closed_port, local_index, make_wheel, use_only_index
 from repo_factory import dump_lock
 
@@ -47,21 +48,7 @@ SOURCES = [{"name": "pypi", "url": "https://pypi.org/simple", "verify_ssl": True
 ALPHA = make_wheel("alpha", "1.0", requires=["beta"])
 
 
-# -- environment -----------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No SNAP_* setting leaks in; cache and state in tmp_path; cwd is no repository."""
-    for var in list(os.environ):
-        if var.startswith("SNAP_") or var in ("PIPENV_PIPFILE", "GIT_DIR", "GIT_WORK_TREE"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("SNAP_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("SNAP_STATE_DIR", str(tmp_path / "state"))
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return tmp_path / "cache"
+# -- helpers -----------------------------------------------------------------------
 
 
 def snap(*args: str | os.PathLike[str]) -> Result:
@@ -237,14 +224,6 @@ def test_a_conflicting_pin_and_a_missing_extra_fail_with_markers_evaluated_in_th
         "nothing was tagged.",
     )
     assert_nothing_left(image_name, parse_lock(dump_lock(lock)).lock_id)
-
-
-def shared_cache_dir() -> Path:
-    """The wheel cache kept between test runs (content-addressed and re-hashed on use)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = root / "snap-tests" / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.mark.docker
@@ -481,7 +460,7 @@ def test_a_lock_beyond_the_limits_is_one_line_and_the_history_goes_on(
 
 @pytest.mark.docker
 def test_an_index_serving_tampered_bytes_is_named_with_file_and_hashes(
-    repo: Repo, index: LocalIndex, image_name: str, isolated: Path
+    repo: Repo, index: LocalIndex, image_name: str, isolated_snap: Path
 ) -> None:
     tampered = ALPHA.data + b"\0"
     index.serve("alpha", ALPHA.filename, tampered)
@@ -501,7 +480,7 @@ def test_an_index_serving_tampered_bytes_is_named_with_file_and_hashes(
         f"{got}, which the lock does not list (it expects {ALPHA.sha256}). Check the index "
         "configured for pip (pip config list); re-lock only if the change is expected.",
     )
-    stored = {p.parent.name for p in (isolated / "artifacts").glob("*/*")}
+    stored = {p.parent.name for p in (isolated_snap / "artifacts").glob("*/*")}
     assert stored <= {make_wheel("beta", "1.0").sha256}  # never the tampered file
     assert_nothing_left(image_name, parse_lock(dump_lock(lock)).lock_id)
     assert snap("--repo", repo.path, "list", "--json", "--no-images").exit_code == 0
@@ -536,13 +515,13 @@ def test_a_tampered_cached_wheel_is_dropped_and_fetched_again(
     repo: Repo,
     index: LocalIndex,
     image_name: str,
-    isolated: Path,
+    isolated_snap: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     beta = make_wheel("beta", "1.0")
     for wheel in (ALPHA, beta):
         index.serve(wheel.name, wheel.filename, wheel.data)
-    cached = isolated / "artifacts" / ALPHA.sha256 / ALPHA.filename
+    cached = isolated_snap / "artifacts" / ALPHA.sha256 / ALPHA.filename
     cached.parent.mkdir(parents=True)
     cached.write_bytes(ALPHA.data + b"tampered")
     sha = repo.commit_lock(pipfile("alpha"), good_lock(), "alpha and beta")

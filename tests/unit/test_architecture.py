@@ -23,6 +23,7 @@ FOUNDATION = {
     "snapshot.progress",
     "snapshot.config",
     "snapshot.lockfile",
+    "snapshot.closure",
     "snapshot.platform",
     "snapshot.health",
     "snapshot.summary_cache",
@@ -41,6 +42,7 @@ ERROR_CLASSES = {
     "DockerError",
     "PortInUse",
     "BuildError",
+    "IndexUnreachable",
     "DeployError",
 }
 
