@@ -10,6 +10,7 @@ two locks with different pins can share it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -44,9 +45,8 @@ MAX_SOURCES = 100
 # the interpreter versions that become an image tag and pip's --python-version.
 _NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.I)
 # Other algorithms are well-formed but do not count: the gate asks for a sha256.
-_HASH = re.compile(
-    r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|md5:[0-9a-f]{32}", re.I
-)
+_HASH_HEX_DIGITS = {"sha256": 64, "sha384": 96, "sha512": 128, "md5": 32}
+_HEX = "0123456789abcdefABCDEF"
 _PYTHON_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
 _PYTHON_FULL_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+((a|b|rc)[0-9]+)?")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -55,6 +55,9 @@ REGENERATE = "Regenerate it with `pipenv lock`"
 
 # Bump when the canonical form changes: every cached summary keyed by it is then stale.
 LOCK_ID_VERSION = 1
+# Bump when what parse_lock accepts changes: a cached summary may call a lock valid that
+# the current rules refuse (2: limits and grammar checks).
+LOCK_RULES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -291,10 +294,31 @@ def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
     return tuple(packages)
 
 
+def _is_hash(text: str) -> bool:
+    """`<algorithm>:<hex digest>` of the right length (string methods: a lock has thousands)."""
+    algorithm, colon, digest = text.partition(":")
+    return (
+        bool(colon)
+        and _HASH_HEX_DIGITS.get(algorithm.lower()) == len(digest)
+        and not (digest.strip(_HEX))
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_marker(text: str) -> bool:
+    """PEP 508 marker grammar; cached, since a history repeats a handful of markers."""
+    from packaging.markers import InvalidMarker, Marker
+
+    try:
+        Marker(text)
+    except InvalidMarker:
+        return False
+    return True
+
+
 def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) -> Package:
     # Imported here: a repeat `snap list` answers from cached summaries and parses no lock,
     # and packaging.utils (which loads packaging.tags) is a fifth of its import time.
-    from packaging.markers import InvalidMarker, Marker
     from packaging.utils import canonicalize_name
 
     raw_hashes = entry.get("hashes") or []
@@ -309,7 +333,7 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
             REGENERATE,
         )
     for h in raw_hashes:
-        if not (isinstance(h, str) and _HASH.fullmatch(h)):
+        if not (isinstance(h, str) and _is_hash(h)):
             raise _grammar_error(where, "hash", h, owner, "expected sha256: and 64 hex digits")
     # A version is checked against PEP 440 by the deploy gate, not here: locks of old
     # releases with legacy versions stay readable by `show` and `diff`.
@@ -317,13 +341,8 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
     if version is not None and not isinstance(version, str):
         raise _grammar_error(where, "version", version, owner, "not a string")
     markers = entry.get("markers")
-    if markers is not None:
-        try:
-            if not isinstance(markers, str):
-                raise InvalidMarker(markers)
-            Marker(markers)
-        except InvalidMarker:
-            raise _grammar_error(where, "marker", markers, owner, "not a PEP 508 marker") from None
+    if markers is not None and not (isinstance(markers, str) and _is_marker(markers)):
+        raise _grammar_error(where, "marker", markers, owner, "not a PEP 508 marker")
     index = entry.get("index")
     if index is not None and not (isinstance(index, str) and _NAME.fullmatch(index)):
         raise _grammar_error(where, "index name", index, owner, "letters, digits, . _ -")

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from snapshot.lockfile import LOCK_ID_VERSION
+from snapshot.lockfile import LOCK_ID_VERSION, LOCK_RULES_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class LockSummary:
 
 class LockSummaryCache:
     def __init__(self, cache_dir: Path) -> None:
-        self.path = cache_dir / f"lock-summaries-v{LOCK_ID_VERSION}.json"
+        self.path = cache_dir / f"lock-summaries-v{LOCK_ID_VERSION}.{LOCK_RULES_VERSION}.json"
         self._entries: dict[str, dict[str, object]] = {}
         self._dirty = False
         try:
