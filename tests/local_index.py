@@ -122,6 +122,15 @@ def closed_port() -> int:
     return port
 
 
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield s.getsockname()[1]
+
+
 def use_only_index(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Make pip (run by snap) read INDEX_URL and nothing else: no config file, no find-links,
     no extra index, no retries (a refused connection is final), no proxy for loopback."""

@@ -26,7 +26,7 @@ _GOT = re.compile(r"^\s+Got\s+([0-9a-f]{64})\s*$")
 # In pip's debug log, for each index page it could not fetch.
 _NOT_FETCHED = re.compile(r"Could not fetch URL (\S+): (.*) - skipping$", re.M)
 _UNREACHABLE = re.compile(
-    r"connection error|timed out|Max retries|SSLError|ProxyError|NameResolution|"
+    r"connection error|timed out|didn't respond|Max retries|SSLError|ProxyError|NameResolution|"
     r"Name or service not known|Temporary failure in name resolution",
     re.I,
 )

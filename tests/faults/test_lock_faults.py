@@ -26,7 +26,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from isolation import shared_cache_dir
-from local_index import LocalIndex, Wheel, closed_port, local_index, make_wheel, use_only_index
+from local_index import (
+    LocalIndex,
+    Wheel,
+    closed_port,
+    local_index,
+    make_wheel,
+    silent_port,
+    use_only_index,
+)
 from repo_factory import dump_lock
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files, init_repository
@@ -81,9 +89,12 @@ def image_name(docker_engine: None, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("SNAP_IMAGE", name)
     monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
     yield name
-    tags = docker("image", "ls", "--filter", f"reference={name}*", "--format", "{{.ID}}").split()
+    # By tag, not id: an environment image with the app image as its child cannot be removed
+    # by id, but untagging both removes both.
+    fmt = "{{.Repository}}:{{.Tag}}"
+    tags = docker("image", "ls", "--filter", f"reference={name}*", "--format", fmt).split()
     if tags:
-        subprocess.run(["docker", "rmi", "-f", *set(tags)], capture_output=True, timeout=120)
+        subprocess.run(["docker", "rmi", *tags], capture_output=True, timeout=120)
 
 
 def assert_nothing_left(name: str, lock_id: str) -> None:
@@ -502,6 +513,27 @@ def test_no_index_reachable_is_its_own_error(
         result,
         f"Error: the package index is unreachable: pip could not fetch "
         f"http://127.0.0.1:{port}/simple/alpha/ ([Errno 111] Connection refused). "
+        "Check the network and pip's index configuration (pip config list); nothing was built.",
+    )
+    assert_nothing_left(image_name, parse_lock(dump_lock(lock)).lock_id)
+
+
+@pytest.mark.docker
+def test_an_index_that_never_answers_is_unreachable_after_pips_timeout(
+    repo: Repo, image_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = good_lock()
+    repo.commit_lock(pipfile("alpha"), lock, "alpha and beta")
+
+    with silent_port() as port:
+        use_only_index(monkeypatch, f"http://127.0.0.1:{port}/simple")
+        monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "1")
+        result = snap("--repo", repo.path, "build", "--quiet")
+
+    assert_error(
+        result,
+        f"Error: the package index is unreachable: pip could not fetch "
+        f"http://127.0.0.1:{port}/simple/alpha/ (127.0.0.1 didn't respond within 1.0 seconds). "
         "Check the network and pip's index configuration (pip config list); nothing was built.",
     )
     assert_nothing_left(image_name, parse_lock(dump_lock(lock)).lock_id)
