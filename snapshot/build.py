@@ -377,7 +377,7 @@ class Builder:
             )
             installed = installed_map(report["dists"])
             problems = installed_problems(installed, packages, target.base_dists)
-            unmet = [] if problems else unmet_dependencies(report, packages, target)
+            unmet = [] if problems else unmet_dependencies(report, src.lock, packages, target)
         except BuildError:
             self.engine.remove_image(image_id)
             raise
@@ -533,7 +533,7 @@ def installed_map(raw: dict[str, str]) -> dict[str, str]:
 
 
 def unmet_dependencies(
-    report: dict[str, Any], packages: list[Package], target: TargetPlatform
+    report: dict[str, Any], lock: LockFile, packages: list[Package], target: TargetPlatform
 ) -> list[str]:
     """What the installed packages require and the image lacks, markers as in the image."""
     from packaging.utils import canonicalize_name
@@ -544,7 +544,9 @@ def unmet_dependencies(
         for name, version in report["dists"].items()
     }
     roots = [(p.name, p.extras) for p in packages]
-    return closure_problems(installed, roots, [p.name for p in packages], target.markers)
+    installed_here = {p.name for p in packages}
+    excluded = {p.name: p.markers or "" for p in lock.default if p.name not in installed_here}
+    return closure_problems(installed, roots, [p.name for p in packages], target.markers, excluded)
 
 
 def installed_problems(

@@ -35,14 +35,17 @@ def closure_problems(
     roots: Iterable[tuple[str, tuple[str, ...]]],
     locked: Iterable[str],
     markers: Mapping[str, str],
+    excluded: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Each dependency of the locked packages that the image does not satisfy, as a sentence.
 
     INSTALLED is keyed by normalised name; ROOTS are the locked packages that apply to the
     image, with the extras the Pipfile asked for; LOCKED is every locked name (a package
     the base image provides is checked for its version, not followed further); MARKERS is
-    the image's marker environment.
+    the image's marker environment; EXCLUDED maps locked packages whose lock marker is
+    false in the image to that marker.
     """
+    excluded = excluded or {}
     locked_names = set(locked)
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -71,10 +74,10 @@ def closure_problems(
             got = installed.get(dep)
             who = f"{name} {dist.version} requires"
             via = f" (extra {extra})" if extra else ""
-            if got is None:
-                problem = (
-                    f"{name} {dist.version} requires {dep}{via}, which the lock does not contain"
-                )
+            if got is None and dep in excluded:
+                problem = f"{who} {dep}{via}, which the lock installs only where {excluded[dep]}"
+            elif got is None:
+                problem = f"{who} {dep}{via}, which the lock does not contain"
             elif not _satisfies(req, got.version):
                 holder = "the lock pins" if dep in locked_names else "the base image has"
                 problem = f"{who} {dep}{req.specifier}{via}, but {holder} {dep} {got.version}"

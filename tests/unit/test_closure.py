@@ -101,6 +101,13 @@ CASES = [
         LINUX_311,
         ["app 1.0 requires pip>=30, but the base image has pip 23.0.1"],
     ),
+    (
+        "locked, but its lock marker leaves it out of this image",
+        dists(app=("1.0", ["tomli"])),
+        [],
+        LINUX_311,
+        ["app 1.0 requires tomli, which the lock installs only where python_version < '3.11'"],
+    ),
     ("a cycle", dists(a=("1", ["b"]), b=("1", ["a"])), [], LINUX_311, []),
     ("metadata pip cannot read", dists(a=("1", ["b >>> 2"])), [], LINUX_311, []),
 ]
@@ -115,7 +122,9 @@ def test_closure_problems(installed, extra_roots, markers, expected):
     locked = [n for n in installed if n != "pip"]
     roots = [(n, ()) for n in locked if n not in {r for r, _ in extra_roots}] + extra_roots
 
-    assert closure_problems(installed, roots, locked, markers) == expected
+    excluded = {"tomli": "python_version < '3.11'"}
+
+    assert closure_problems(installed, roots, locked, markers, excluded) == expected
 
 
 def test_missing_roots_are_normalised_and_sorted():
