@@ -202,14 +202,23 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
     )
 
 
+def size_error(size: int, where: str) -> LockError | None:
+    """The error for a lock of SIZE bytes when that is beyond the limit (checked before a
+    blob is read, so a huge commit is never loaded)."""
+    if size <= MAX_LOCK_BYTES:
+        return None
+    return LockError(
+        f"{where} is {size / 1e6:.1f} MB, more than the "
+        f"{MAX_LOCK_BYTES // (1024 * 1024)} MiB snap reads",
+        REGENERATE,
+    )
+
+
 def _check_bounds(raw: bytes, where: str) -> None:
     """Size and nesting limits, checked before the JSON parser sees the bytes."""
-    if len(raw) > MAX_LOCK_BYTES:
-        raise LockError(
-            f"{where} is {len(raw) / 1e6:.1f} MB, more than the "
-            f"{MAX_LOCK_BYTES // (1024 * 1024)} MiB snap reads",
-            REGENERATE,
-        )
+    too_large = size_error(len(raw), where)
+    if too_large:
+        raise too_large
     depth = 0
     # Brackets inside strings do not nest, so strings are taken out first.
     for m in _BRACKET.finditer(_STRING.sub(b"", raw)):

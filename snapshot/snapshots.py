@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import LockError
-from snapshot.lockfile import LockFile, parse_lock
+from snapshot.lockfile import LockFile, parse_lock, size_error
 from snapshot.revision import CommitInfo, Revision, short_id
 from snapshot.summary_cache import LockSummary, LockSummaryCache
 
@@ -107,7 +107,12 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
                 if cached is None:
                     # Cached by blob, shared by every commit (and repo) with these bytes, so
                     # the stored error names no place; it is named per commit below.
-                    cached = summarize(repo.read_blob(blob), _HERE)
+                    too_large = size_error(repo.blob_size(blob), _HERE)
+                    cached = (
+                        LockSummary(None, None, None, too_large.message)
+                        if too_large
+                        else summarize(repo.read_blob(blob), _HERE)
+                    )
                     cache.put(blob, cached)
                 summary = cached
                 if summary.error:
@@ -136,9 +141,12 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
 
 def read_lock_bytes(repo: GitRepository, settings: Settings, rev: Revision) -> bytes:
     """The lock's bytes at REV, from git objects; a clear error when there is none."""
-    data = repo.read_file(rev.sha, settings.lockfile)
-    if data is not None:
-        return data
+    blob = repo.blob_id(rev.sha, settings.lockfile)
+    if blob is not None:
+        too_large = size_error(repo.blob_size(blob), f"{settings.lockfile} at {rev}")
+        if too_large:
+            raise too_large
+        return repo.read_blob(blob)
     last = repo.last_commit_touching(rev.sha, settings.lockfile)
     if last is not None:
         raise LockError(

@@ -192,6 +192,11 @@ class GitRepository:
         kind = kind.decode() if isinstance(kind, bytes) else kind
         return hexsha if kind == "blob" else None
 
+    def blob_size(self, blob_id: str) -> int:
+        """The size of a blob in bytes, read from its header (the bytes stay unread)."""
+        _sha, _kind, size = self._repo.git.get_object_header(blob_id)
+        return int(size)
+
     def read_blob(self, blob_id: str) -> bytes:
         _sha, _kind, _size, data = self._repo.git.get_object_data(blob_id)
         return data
