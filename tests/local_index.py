@@ -88,8 +88,12 @@ class LocalIndex:
         self.thread.start()
 
     @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+        return f"{self.origin}/simple"
 
     def serve(self, project: str, filename: str, data: bytes) -> None:
         """Publish DATA as FILENAME of PROJECT (any bytes: a tampered file too)."""
