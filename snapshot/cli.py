@@ -62,12 +62,24 @@ def settings_of(ctx: click.Context) -> Settings:
     help="Git repository to read (default: current directory; env SNAP_REPO).",
 )
 @click.option("--lockfile", default=None, help="Lock path inside the repo (default Pipfile.lock).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with snap's keys, instead of the working tree's [tool.snap] (env SNAP_CONFIG).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, prog_name="snap")
 @click.pass_context
 def cli(
-    ctx: click.Context, repo: str | None, lockfile: str | None, verbose: int, quiet: bool
+    ctx: click.Context,
+    repo: str | None,
+    lockfile: str | None,
+    config_path: str | None,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Rebuild and roll back the exact Pipfile.lock environment of any git revision.
 
@@ -84,7 +96,7 @@ def cli(
     )
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     ctx.meta[QUIET] = quiet
-    ctx.obj = with_flags(load_settings(repo), lockfile=lockfile)
+    ctx.obj = with_flags(load_settings(repo, config=config_path), lockfile=lockfile)
 
 
 @cli.command("list")

@@ -1,9 +1,11 @@
 """Settings: one frozen object, built once in the CLI and passed down.
 
-Precedence, highest first: command-line flags > ``SNAP_*`` environment variables >
-``[tool.snap]`` in the repository's pyproject.toml (read from the working tree) >
-defaults. Unknown ``[tool.snap]`` keys are rejected with the closest valid name, so a
-typo never silently falls back to a default.
+Precedence, highest first: command-line flags > ``SNAP_*`` environment variables (one
+per key, ``SNAP_<KEY>``) > the config file > defaults. The config file is ``--config PATH``
+(or ``SNAP_CONFIG``) when given, else ``[tool.snap]`` in the repository's pyproject.toml
+read from the *working tree*: a build of an old revision uses today's configuration, not
+the one committed at that revision (``snap show`` says which file applied). Unknown keys
+are rejected with the closest valid name, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -192,6 +194,111 @@ def _address(key: str, value: Any) -> str:
     return text
 
 
+HEALTH_KINDS = ("http", "tcp")
+HEALTH_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+DEFAULT_HEALTH_STATUS = "2xx"
+_STATUS_WORD = re.compile(r"^([1-5]xx|[1-5][0-9][0-9])$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _health(key: str, value: Any) -> str:
+    text = _str(key, value).lower()
+    if text not in HEALTH_KINDS:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(HEALTH_KINDS)}, got {value!r}",
+            '"http" sends health_method to health_path; "tcp" only needs the port to accept',
+        )
+    return text
+
+
+def _health_method(key: str, value: Any) -> str:
+    text = _str(key, value).upper()
+    if text not in HEALTH_METHODS:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(HEALTH_METHODS)}, got {value!r}", "Fix it"
+        )
+    return text
+
+
+def _health_status(key: str, value: Any) -> str:
+    """``2xx`` (default), a comma list of classes and codes (``2xx,3xx,404``), or ``any``."""
+    words = value if isinstance(value, list) else str(value).split(",")
+    words = [str(w).strip().lower() for w in words if str(w).strip()]
+    if words == ["any"]:
+        return "any"
+    if not words or not all(_STATUS_WORD.match(w) for w in words):
+        raise ConfigError(
+            f'{key} must be HTTP status classes or codes such as "2xx,3xx,404", or '
+            f'"any", got {value!r}',
+            'Use e.g. health_status = "2xx,404"',
+        )
+    return ",".join(words)
+
+
+def _name_list(key: str, value: Any, what: str) -> tuple[str, ...]:
+    words = value if isinstance(value, list) else re.split(r"[\s,]+", str(value))
+    names = tuple(str(w).strip() for w in words if str(w).strip())
+    for name in names:
+        if what == "env" and not _ENV_NAME.match(name):
+            raise ConfigError(
+                f"{key}: {name!r} is not an environment variable name", "Use e.g. API_KEY"
+            )
+    return names
+
+
+def _secrets(key: str, value: Any) -> tuple[str, ...]:
+    return _name_list(key, value, "env")
+
+
+def _globs(key: str, value: Any) -> tuple[str, ...]:
+    globs = _name_list(key, value, "glob")
+    for glob in globs:
+        if glob.startswith("/") or ".." in PurePosixPath(glob.lstrip("!")).parts:
+            raise ConfigError(
+                f"{key}: {glob!r} must be relative to the app directory", 'Use e.g. "data/**"'
+            )
+    return globs
+
+
+def _env(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """Plain environment values: a TOML table, or ``NAME=VALUE`` words (``SNAP_ENV``)."""
+    if isinstance(value, dict):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        try:
+            words = shlex.split(str(value))
+        except ValueError as e:
+            raise ConfigError(f"{key} is not a list of NAME=VALUE words ({e})", "Fix it") from e
+        if not all("=" in w for w in words):
+            raise ConfigError(
+                f"{key} must be NAME=VALUE words, got {value!r}",
+                'Use e.g. SNAP_ENV="MODEL_FILE=model.pkl WORKERS=2"',
+            )
+        pairs = [tuple(w.split("=", 1)) for w in words]  # type: ignore[misc]
+    checked = []
+    for name, raw in pairs:
+        if not _ENV_NAME.match(name):
+            raise ConfigError(f"{key}: {name!r} is not an environment variable name", "Fix it")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise ConfigError(f"{key}.{name} must be a string or a number, got {raw!r}", "Quote it")
+        checked.append((name, str(raw)))
+    return tuple(sorted(checked))
+
+
+def _env_file(key: str, value: Any) -> Path:
+    return Path(_str(key, value)).expanduser()
+
+
+def _megabytes(key: str, value: Any) -> float:
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        size = -1.0
+    if isinstance(value, bool) or size <= 0:
+        raise ConfigError(f"{key} must be a positive number of megabytes, got {value!r}", "Fix it")
+    return size
+
+
 # key -> validator. Every key here is used somewhere; none is accepted for show.
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "lockfile": _lockfile,
@@ -204,24 +311,31 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "service": _service,
     "registry": _registry,
     "address": _address,
+    "health": _health,
     "health_path": _health_path,
+    "health_method": _health_method,
+    "health_status": _health_status,
     "health_timeout": _positive_seconds,
     "health_watch": _any_seconds,
     "stop_timeout": _any_seconds,
+    "env": _env,
+    "secrets": _secrets,
+    "env_file": _env_file,
+    "include": _globs,
+    "exclude": _globs,
+    "size_warning_mb": _megabytes,
 }
 
-_ENV = {
-    "lockfile": "SNAP_LOCKFILE",
-    "image": "SNAP_IMAGE",
-    "base_image": "SNAP_BASE_IMAGE",
-    "target": "SNAP_TARGET",
-    "registry": "SNAP_REGISTRY",
-}
+# Every key can come from the environment as SNAP_<KEY>, for repositories that have no
+# [tool.snap] (or an old revision being rebuilt from outside): SNAP_HEALTH_PATH, SNAP_ENV ...
+_ENV = {key: f"SNAP_{key.upper()}" for key in _VALIDATORS}
+CONFIG_ENV = "SNAP_CONFIG"
 
 DEFAULT_BASE_IMAGE = "python:{python}-slim"
 DEFAULT_WAIT = 30.0  # seconds a deploy, rollback or prune waits for another one of the app
 DEFAULT_KEEP = 3  # images prune keeps beyond those it must keep
 DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
+DEFAULT_SIZE_WARNING_MB = 50.0  # app files above this make build and show --files warn
 
 
 def _user_dir(kind: str) -> Path:
@@ -244,10 +358,19 @@ class Settings:
     service: str | None = None  # Swarm service name; None: the image name
     registry: str | None = None  # HOST:PORT that Swarm nodes pull from (snap push)
     address: str = "0.0.0.0"  # host address the app's port is published on
+    health: str = "http"  # "http": a request must be answered; "tcp": the port must accept
     health_path: str = "/health"
+    health_method: str = "GET"
+    health_status: str = DEFAULT_HEALTH_STATUS  # what answers count as healthy
     health_timeout: float = 30.0  # seconds for a new container to answer 2xx
     health_watch: float = 1.0  # seconds it must keep answering before the switch
     stop_timeout: float = 10.0  # seconds the old container gets to finish requests
+    env: tuple[tuple[str, str], ...] = ()  # plain values written into the app image
+    secrets: tuple[str, ...] = ()  # names whose values are read at deploy time, never stored
+    env_file: Path | None = None  # NAME=VALUE file (outside the repository) with secret values
+    include: tuple[str, ...] = ()  # globs of app files to copy (empty: all)
+    exclude: tuple[str, ...] = ()  # globs of app files to leave out
+    size_warning_mb: float = DEFAULT_SIZE_WARNING_MB
     cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
     state_dir: Path = field(default_factory=lambda: _user_dir("state"))
     config_file: Path | None = None
@@ -312,11 +435,27 @@ def read_tool_config(root: Path) -> tuple[dict[str, Any], Path | None]:
     path = root / "pyproject.toml"
     if not path.is_file():
         return {}, None
+    return _read_config(path, explicit=False), path
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A config file given with --config: its ``[tool.snap]`` table if it has one (a
+    pyproject.toml), else its top-level keys (a snap.toml)."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", "Pass --config PATH to a TOML file")
+    return _read_config(path, explicit=True)
+
+
+def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML ({e})", "Fix the file") from e
-    table = doc.get("tool", {}).get("snap", {})
+    nested = doc.get("tool", {}).get("snap") if isinstance(doc.get("tool"), dict) else None
+    table = nested if nested is not None or not explicit else doc
+    where = f"[tool.snap] of {path}" if nested is not None or not explicit else str(path)
+    if table is None:
+        return {}
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.snap] in {path} must be a table", "Fix the file")
     values: dict[str, Any] = {}
@@ -328,19 +467,28 @@ def read_tool_config(root: Path) -> tuple[dict[str, Any], Path | None]:
                 if close
                 else ("Valid keys: " + ", ".join(sorted(_VALIDATORS)))
             )
-            raise ConfigError(f"unknown key '{key}' in [tool.snap] of {path}", hint)
+            raise ConfigError(f"unknown key '{key}' in {where}", hint)
         values[key] = _VALIDATORS[key](f"[tool.snap] {key}", value)
-    return values, path
+    return values
 
 
 def load_settings(
-    repo: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+    repo: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+    config: str | os.PathLike[str] | None = None,
 ) -> Settings:
-    """Build Settings from the environment, [tool.snap] and defaults (flags: ``with_flags``)."""
+    """Build Settings from the environment, the config file and defaults (flags:
+    ``with_flags``). CONFIG (or SNAP_CONFIG) replaces the working tree's pyproject.toml."""
     env = os.environ if environ is None else environ
     repo_path = Path(repo or env.get("SNAP_REPO") or ".")
     root = find_project_root(repo_path) if repo_path.exists() else repo_path
-    values, config_file = read_tool_config(root)
+    explicit = config or env.get(CONFIG_ENV)
+    if explicit:
+        config_file: Path | None = Path(explicit).expanduser().resolve()
+        assert config_file is not None
+        values = read_config_file(config_file)
+    else:
+        values, config_file = read_tool_config(root)
     for key, var in _ENV.items():
         if env.get(var):
             values[key] = _VALIDATORS[key](var, env[var])
@@ -348,6 +496,15 @@ def load_settings(
     given: dict[str, Any] = {k: v for k, v in values.items() if k in known}
     given["cache_dir"] = Path(env["SNAP_CACHE_DIR"]) if env.get("SNAP_CACHE_DIR") else None
     given["state_dir"] = Path(env["SNAP_STATE_DIR"]) if env.get("SNAP_STATE_DIR") else None
+    env_file = given.get("env_file")
+    if env_file is not None:
+        given["env_file"] = env_file = env_file.resolve()
+        if env_file.is_relative_to(root.resolve()):
+            raise ConfigError(
+                f"env_file {env_file} is inside the repository, where a commit could publish "
+                "its secrets",
+                "Keep it outside the repository (e.g. ~/.config/snap/model-api.env)",
+            )
     return Settings(
         repo=repo_path,
         config_file=config_file,

@@ -7,8 +7,9 @@ namespace, so the address, the published port and the engine's proxy for it neve
 when the app does. A switch, step by step (the old container serves until step 4):
 
 1. a *candidate* container of the new image starts on an ephemeral 127.0.0.1 port;
-2. it must answer ``health_path`` with 2xx within ``health_timeout``, then keep answering
-   for ``health_watch`` seconds (dying in that window counts as failing);
+2. it must pass the health check (``health.HealthCheck``: by default ``GET health_path``
+   answered 2xx) within ``health_timeout``, then keep passing it for ``health_watch``
+   seconds (dying in that window counts as failing);
 3. the holder for ``address:port`` is found or started (a port taken by another process
    fails here, before anything stops), and the serving container is created in its
    network namespace (not started);
@@ -66,6 +67,7 @@ class LocalTarget:
         self.settings = settings
         self.engine = engine
         self.app = settings.image_name
+        self.health = health.HealthCheck.from_settings(settings)
 
     # -- what runs -------------------------------------------------------------------
 
@@ -109,9 +111,7 @@ class LocalTarget:
     def check(self, running: Running) -> health.Health:
         if running.port is None:
             return health.Health(False, 0.0, "no published port")
-        return health.wait_healthy(
-            running.port, self.settings.health_path, 2.0, host=self.probe_host()
-        )
+        return health.wait_healthy(running.port, self.health, 2.0, host=self.probe_host())
 
     # -- before anything changes -----------------------------------------------------
 
@@ -232,12 +232,12 @@ class LocalTarget:
             port = info.host_port if info else None
             if port is None:
                 return self._failed(cid, FAILED, "the candidate published no port", 0, current), 0
-            first = health.wait_healthy(port, s.health_path, s.health_timeout, self._alive(cid))
+            first = health.wait_healthy(port, self.health, s.health_timeout, self._alive(cid))
             if not first.healthy:
                 reason = f"{release.revision_name} never became healthy: {first.reason}"
                 return self._failed(cid, FAILED, reason, 0, current), 0
             if s.health_watch > 0:
-                watched = health.watch(port, s.health_path, s.health_watch, self._alive(cid))
+                watched = health.watch(port, self.health, s.health_watch, self._alive(cid))
                 if not watched.healthy:
                     reason = f"{release.revision_name} failed its watch period: {watched.reason}"
                     return self._failed(cid, REVERTED, reason, first.seconds, current), 0
@@ -299,7 +299,7 @@ class LocalTarget:
         try:
             self.engine.start(new_id, port=s.port)
             up = health.wait_healthy(
-                s.port, s.health_path, s.health_timeout, self._alive(new_id), self.probe_host()
+                s.port, self.health, s.health_timeout, self._alive(new_id), self.probe_host()
             )
             failure = "" if up.healthy else up.reason
         except PortInUse as e:

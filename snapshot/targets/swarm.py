@@ -63,18 +63,10 @@ def not_a_manager(state: str) -> DeployError:
     )
 
 
-def health_test(port: int, path: str) -> list[str]:
-    """The task's HEALTHCHECK: GET the app inside its own container, 2xx or it fails.
-
-    http.client rather than urllib: no proxy variable of the image can reroute it.
-    """
-    script = (
-        "import http.client,sys;"
-        f"c=http.client.HTTPConnection('127.0.0.1',{port},timeout=2);"
-        f"c.request('GET',{path!r});"
-        "sys.exit(0 if 200<=c.getresponse().status<300 else 1)"
-    )
-    return ["CMD", "python3", "-c", script]
+def health_test(port: int, check: health.HealthCheck | str) -> list[str]:
+    """The task's HEALTHCHECK: the same check as every other (``health.HealthCheck``), run
+    inside the app's own container (a path alone: GET it, 2xx or it fails)."""
+    return health.HealthCheck.of(check).container_test(port)
 
 
 class SwarmTarget:
@@ -85,6 +77,7 @@ class SwarmTarget:
         self.engine = engine
         self.app = settings.image_name
         self.name = settings.service_name
+        self.health = health.HealthCheck.from_settings(settings)
 
     # -- what runs -------------------------------------------------------------------
 
@@ -121,7 +114,7 @@ class SwarmTarget:
     def check(self, running: Running) -> health.Health:
         if running.port is None:
             return health.Health(False, 0.0, "no published port")
-        return health.wait_healthy(running.port, self.settings.health_path, 2.0)
+        return health.wait_healthy(running.port, self.health, 2.0)
 
     # -- before anything changes -----------------------------------------------------
 
@@ -188,7 +181,7 @@ class SwarmTarget:
             image=image,
             labels=labels,
             port=s.port,
-            health_test=health_test(s.port, s.health_path),
+            health_test=health_test(s.port, self.health),
             health_start_period=s.health_timeout,
             monitor=self.monitor_seconds,
             stop_grace=s.stop_timeout,
@@ -232,20 +225,20 @@ class _Rollout:
                 waited = time.monotonic() - self.started
                 return self._remove_new(f"no task of it was healthy within {waited:.0f} s")
             time.sleep(POLL)
-        checked = health.wait_healthy(s.port, s.health_path, VERIFY_TIMEOUT)
+        checked = health.wait_healthy(s.port, self.target.health, VERIFY_TIMEOUT)
         if not checked.healthy:
             return self._remove_new(f"Swarm ran it but the port does not answer: {checked.reason}")
         return self._switch(SUCCEEDED, "", None)
 
     def update(self, spec: ServiceSpec, before: ServiceInfo, current: Running | None) -> Switch:
         s = self.settings
-        gap = _GapProbe(current.port if current else None, s.health_path)
+        gap = _GapProbe(current.port if current else None, self.target.health)
         gap.start()
         try:
             self.engine.update_service(spec, before.version)
             state, message = self._converge(before.version)
             if state == UPDATE_DONE:
-                checked = health.wait_healthy(s.port, s.health_path, VERIFY_TIMEOUT)
+                checked = health.wait_healthy(s.port, self.target.health, VERIFY_TIMEOUT)
                 if checked.healthy:
                     return self._switch(SUCCEEDED, "", gap.stop())
                 return self._restore(f"the port does not answer after the update: {checked.reason}")
@@ -256,7 +249,7 @@ class _Rollout:
                 if failed:
                     reason += f"; the new task failed: {failed}"
                 tail = self._failed_log(service)
-                checked = health.wait_healthy(s.port, s.health_path, s.health_timeout)
+                checked = health.wait_healthy(s.port, self.target.health, s.health_timeout)
                 if not checked.healthy:
                     reason += f"; the restored release does not answer either: {checked.reason}"
                 return self._switch(REVERTED, reason, gap.stop(), tail)
@@ -347,7 +340,7 @@ class _Rollout:
             return self._switch(FAILED, why, None)
         self.progress.step("restoring the previous service spec")
         self._converge(self._service().version)
-        checked = health.wait_healthy(s.port, s.health_path, s.health_timeout)
+        checked = health.wait_healthy(s.port, self.target.health, s.health_timeout)
         reason = f"{why}; the previous spec is back"
         if not checked.healthy:
             reason += f" but does not answer either: {checked.reason}"
@@ -363,16 +356,16 @@ class _Rollout:
 
 
 class _GapProbe(threading.Thread):
-    """The longest time the public port went without a 2xx while the switch ran.
+    """The longest time the public port went without passing the check while the switch ran.
 
     Only measured when the port answered at the start: otherwise there is nothing
     whose interruption could be measured.
     """
 
-    def __init__(self, port: int | None, path: str) -> None:
+    def __init__(self, port: int | None, check: health.HealthCheck) -> None:
         super().__init__(daemon=True)
         self.port = port
-        self.path = path
+        self.check = check
         self._stop_event = threading.Event()
         self.answered_first = False
         self.longest = 0.0
@@ -383,9 +376,9 @@ class _GapProbe(threading.Thread):
         last_ok: float | None = None
         first = True
         while not self._stop_event.is_set():
-            status, _ = health.get(self.port, self.path, timeout=1.0)
+            ok, _ = self.check.probe(self.port, timeout=1.0)
             now = time.monotonic()
-            if status is not None and 200 <= status < 300:
+            if ok:
                 if last_ok is not None:
                     self.longest = max(self.longest, now - last_ok)
                 last_ok = now

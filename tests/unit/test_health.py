@@ -179,7 +179,7 @@ def test_wait_healthy_times_out_naming_the_last_failure(serve: Serve):
     result = wait_healthy(server.port, "/health", timeout=0.3)
 
     assert result.healthy is False
-    assert result.reason == "not healthy within 0.3 s (GET /health answered HTTP 500)"
+    assert result.reason == "not healthy within 0.3 s (GET /health answered 500)"
     assert 0.3 <= result.seconds < 1.5
     assert len(server.paths) >= 2
 
@@ -247,7 +247,7 @@ def test_watch_fails_when_the_app_starts_failing(serve: Serve):
     result = watch(server.port, "/health", 30)
 
     assert result.healthy is False
-    assert result.reason == "GET /health answered HTTP 500 after passing a check"
+    assert result.reason == "GET /health answered 500 after passing a check"
     assert result.seconds < 2
     assert len(server.paths) == 3
 
