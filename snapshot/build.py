@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snapshot import __version__
+from snapshot import __version__, appfiles
 from snapshot.adapters import pip
 from snapshot.adapters.docker import (
     ContextFile,
@@ -111,8 +111,15 @@ def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> Rev
             f"{label} cannot be built exactly: {what}{more}",
             f"Run `snap verify {rev.name}` for every problem",
         )
+    tree = repo.tree_files(commit.sha, settings.lock_dir, resolve_lfs=False)
+    chosen = appfiles.select(tree, settings)
+    warning = appfiles.size_warning(chosen, settings.size_warning_mb, label)
+    if warning:
+        log.warning("warning: %s", warning)
+    # Only what is copied is resolved: an excluded LFS data file is never downloaded.
     files = [
-        ContextFile(f.path, f.data, f.mode) for f in repo.tree_files(commit.sha, settings.lock_dir)
+        ContextFile(f.path, f.data, f.mode)
+        for f in (repo.resolve_lfs(f, settings.lock_dir) for f in chosen)
     ]
     return RevisionSource(rev, lock, files, repo.remote_url())
 
@@ -212,8 +219,15 @@ class Builder:
         return base is None or info.labels.get(LABEL_BASE_ID) == base.id
 
     def _run_label(self) -> str:
-        """How the app image runs (CMD and port): part of what the image is."""
-        return json.dumps({"command": self.settings.command_argv(), "port": self.settings.port})
+        """How the app image runs (CMD, port and the plain [tool.snap.env] values): part of
+        what the image is, so a changed value makes a new image. Secrets are never here."""
+        run: dict[str, object] = {
+            "command": self.settings.command_argv(),
+            "port": self.settings.port,
+        }
+        if self.settings.env:
+            run["env"] = dict(self.settings.env)
+        return json.dumps(run)
 
     def _labels(self, src: RevisionSource, kind: str, base: ImageInfo | None) -> dict[str, str]:
         labels = {
@@ -411,7 +425,7 @@ class Builder:
             LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
         }
         dockerfile = app_dockerfile(
-            env.id, self.settings.port, self.settings.command_argv(), labels
+            env.id, self.settings.port, self.settings.command_argv(), labels, self.settings.env
         )
         files.append(ContextFile("Dockerfile", dockerfile.encode()))
         with tempfile.TemporaryFile() as ctx:
@@ -509,7 +523,13 @@ def app_context(files: list[ContextFile]) -> list[ContextFile]:
     return make_context(files, ignore=dockerignore_patterns(ignore), prefix="app/")
 
 
-def app_dockerfile(env_id: str, port: int, command: list[str], labels: dict[str, str]) -> str:
+def app_dockerfile(
+    env_id: str,
+    port: int,
+    command: list[str],
+    labels: dict[str, str],
+    env: tuple[tuple[str, str], ...] = (),
+) -> str:
     # Dependencies first (the environment image), then what is the same for every
     # revision (cached), code last: a code-only commit rebuilds one small layer and the
     # labels. The app runs as an unprivileged numeric user that cannot modify its code
@@ -517,13 +537,22 @@ def app_dockerfile(env_id: str, port: int, command: list[str], labels: dict[str,
     return f"""\
 FROM {env_id}
 WORKDIR /app
-ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1
+ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1{env_words(env)}
 EXPOSE {port}
 USER {APP_UID}:{APP_UID}
 CMD {json.dumps(command)}
 COPY app/ /app/
 {label_instruction(labels)}
 """
+
+
+def env_words(env: tuple[tuple[str, str], ...]) -> str:
+    """[tool.snap.env] as more words of the ENV instruction (after snap's, so they win)."""
+    # ENV expands $NAME even inside double quotes: a literal $ is written \$.
+    return "".join(
+        f" {name}={json.dumps(value, ensure_ascii=False).replace('$', chr(92) + '$')}"
+        for name, value in env
+    )
 
 
 def installed_map(raw: dict[str, str]) -> dict[str, str]:

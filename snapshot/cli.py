@@ -128,24 +128,37 @@ def list_command(ctx: click.Context, images: bool, as_json: bool) -> None:
 @cli.command("show")
 @click.argument("rev")
 @click.option("--dev", is_flag=True, help="Include dev-packages.")
+@click.option("--files", is_flag=True, help="List the app files a build of REV would copy.")
 @json_option
 @click.pass_context
-def show_command(ctx: click.Context, rev: str, dev: bool, as_json: bool) -> None:
-    """Show the environment at REV: lock id, python, sources and packages.
+def show_command(ctx: click.Context, rev: str, dev: bool, files: bool, as_json: bool) -> None:
+    """Show the environment at REV: lock id, python, sources, packages, and the config
+    (file, env, secret names, file filters, health check) a build or deploy would use.
+
+    With --files: every file of the app directory at REV, its size (an LFS file's
+    real size), and whether the image gets it (.dockerignore, include, exclude).
 
     \b
     Example:
       snap show v1
       snap show HEAD~2 --dev --json
+      snap show v1 --files
     """
-    from snapshot import render, snapshots
+    from snapshot import render
 
-    env = snapshots.show_environment(settings_of(ctx), rev)
-    emit(
-        render.render_json(render.environment_doc(env, dev))
-        if as_json
-        else render.environment_text(env, dev)
-    )
+    settings = settings_of(ctx)
+    if files:
+        from snapshot.appfiles import list_app_files
+
+        listing = list_app_files(settings, rev)
+        doc, text = render.app_files_doc(listing), render.app_files_text(listing)
+    else:
+        from snapshot.snapshots import show_environment
+
+        env = show_environment(settings, rev)
+        doc = render.environment_doc(env, dev) | {"config": render.config_doc(settings)}
+        text = render.environment_text(env, dev) + "\n\n" + render.config_text(settings)
+    emit(render.render_json(doc) if as_json else text)
 
 
 @cli.command("diff")

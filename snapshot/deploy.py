@@ -21,6 +21,7 @@ from snapshot.errors import DeployError, SnapError
 from snapshot.history import Deployment, History
 from snapshot.progress import Progress
 from snapshot.release import FAILED, SUCCEEDED, Release, Running, Switch
+from snapshot.secret_env import read_secrets
 from snapshot.snapshots import open_repository
 from snapshot.targets import engine_for, open_target
 
@@ -55,6 +56,7 @@ def deploy(
     """Build REV if needed and switch the app to it; the result says how it ended."""
     started = time.monotonic()
     src = read_source(settings, rev)  # before Docker: a bad REV fails first
+    secrets = read_secrets(settings)  # a missing secret fails before anything changes
     with engine_for(settings) as engine:
         built = build_release(settings, src, engine, progress, started)
         target = open_target(settings, engine)
@@ -71,6 +73,7 @@ def deploy(
                 revision_name=src.revision.display,
                 lock_id=built.lock_id,
                 deployment_id=0,
+                secrets=secrets,
             )
             row_id = h.begin(target=target.kind, action=action, current=current, release=release)
             try:

@@ -9,6 +9,7 @@ or a manual ``docker rm``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SUCCEEDED = "succeeded"
@@ -26,6 +27,9 @@ class Release:
     revision_name: str  # how the user named it, e.g. "v1 (0123456)"
     lock_id: str
     deployment_id: int
+    # Secret values for the container's environment (secret_env.SecretValues): given to
+    # the target only, never shown (repr) or stored.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from snapshot.lockfile import short_lock_id
 from snapshot.revision import short_id
 
 if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `snap list`
+    from snapshot.appfiles import AppFiles
     from snapshot.build import BuildResult
+    from snapshot.config import Settings
     from snapshot.deploy import DeployResult, Status
     from snapshot.diff import EnvironmentDiff
     from snapshot.history import Deployment
@@ -555,3 +557,82 @@ def tour_text(tour: DemoTour) -> str:
             *(f"  {c}" for c in tour.next_commands),
         ]
     )
+
+
+# -- the configuration a command used, and the app files ------------------------------
+
+
+def config_doc(settings: Settings) -> dict[str, Any]:
+    """The keys that shape the app image and its checks (secret *names* only)."""
+    from snapshot.health import HealthCheck
+
+    return {
+        "file": str(settings.config_file) if settings.config_file else None,
+        "env": dict(settings.env),
+        "secrets": list(settings.secrets),
+        "include": list(settings.include),
+        "exclude": list(settings.exclude),
+        "health": HealthCheck.from_settings(settings).description,
+        "command": settings.command,
+        "port": settings.port,
+    }
+
+
+def config_text(settings: Settings) -> str:
+    doc = config_doc(settings)
+    where = doc["file"] or "none (defaults and SNAP_* variables)"
+    lines = [
+        f"config:   {where}  (today's, not the revision's own; see --config)",
+        "env:      " + (" ".join(f"{k}={v}" for k, v in doc["env"].items()) or "-"),
+        "secrets:  "
+        + (", ".join(doc["secrets"]) or "-")
+        + ("  (read at deploy time)" if doc["secrets"] else ""),
+        "files:    "
+        + (f"include {', '.join(doc['include'])}" if doc["include"] else "all")
+        + (f"; exclude {', '.join(doc['exclude'])}" if doc["exclude"] else ""),
+        f"health:   {doc['health']}",
+    ]
+    return "\n".join(lines)
+
+
+def app_files_doc(listing: AppFiles) -> dict[str, Any]:
+    return {
+        "revision": listing.revision.sha,
+        "short": listing.revision.commit.short,
+        "directory": listing.directory,
+        "files": [
+            {
+                "path": f.path,
+                "size": f.size,
+                "lfs": f.lfs,
+                "copied": f.left_out is None,
+                "left_out_by": f.left_out,
+            }
+            for f in listing.files
+        ],
+        "copied_bytes": listing.copied_bytes,
+        "warning": listing.warning,
+    }
+
+
+def app_files_text(listing: AppFiles) -> str:
+    from snapshot.appfiles import megabytes
+
+    rows = [
+        [
+            f.path,
+            f"{f.size:,}",
+            "lfs" if f.lfs else "",
+            "copied" if f.left_out is None else f"left out ({f.left_out})",
+        ]
+        for f in listing.files
+    ]
+    where = f"/{listing.directory}" if listing.directory else "the repository root"
+    head = f"app files of {listing.revision.display} (from {where} into /app)\n\n"
+    copied = listing.copied
+    foot = (
+        f"\n\n{len(copied)} of {len(listing.files)} files copied, {megabytes(listing.copied_bytes)}"
+    )
+    if listing.warning:
+        foot += f"\nwarning: {listing.warning}"
+    return head + render_table(rows, ["PATH", "BYTES", "LFS", "IN THE IMAGE"]) + foot

@@ -283,10 +283,12 @@ class DockerEngine:
         restart: bool,
         network_of: str | None = None,
         command: Sequence[str] | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> str:
         """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any),
         or, with NETWORK_OF, one that joins that container's network namespace (its
-        address and its published ports) and publishes nothing itself."""
+        address and its published ports) and publishes nothing itself. ENVIRONMENT is
+        added to the image's (secrets: it lives in the container's config only)."""
         restart_policy = {"Name": "unless-stopped"} if restart else None
         if network_of:
             host_config = self._api.create_host_config(
@@ -305,6 +307,7 @@ class DockerEngine:
                 labels=dict(labels),
                 ports=None if network_of else [port],
                 host_config=host_config,
+                environment=dict(environment) if environment else None,
                 detach=True,
             )
         except (docker.errors.APIError, RequestsConnectionError) as e:
@@ -428,6 +431,13 @@ def dockerignore_patterns(text: str) -> list[str]:
         if line and not line.startswith("#"):
             patterns.append(line)
     return patterns
+
+
+def pattern_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Docker's own .dockerignore matcher (``**``, ``!`` exceptions, directory prefixes) for
+    PATTERNS, as a test of one relative path."""
+    matcher = PatternMatcher(list(patterns))
+    return lambda path: bool(patterns) and bool(matcher.matches(path))  # type: ignore[arg-type]
 
 
 def make_context(

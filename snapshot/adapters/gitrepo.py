@@ -11,17 +11,21 @@ costs one ``git log`` plus one pipe round-trip per blob, not a process per commi
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from snapshot.adapters import gitlfs
 from snapshot.errors import GitError
 from snapshot.revision import CommitInfo, short_id
+
+log = logging.getLogger(__name__)
 
 _FIELD = "\x1f"
 _RECORD = "\x1e"
@@ -38,11 +42,17 @@ class PathChange:
 
 @dataclass(frozen=True)
 class TreeFile:
-    """A file in a revision's tree: its path, mode and bytes."""
+    """A file in a revision's tree: its path, mode and bytes (an LFS file's content, or
+    its pointer when not resolved: ``lfs`` says which object it stands for)."""
 
     path: str
     mode: int
     data: bytes
+    lfs: gitlfs.LfsPointer | None = None
+
+    @property
+    def size(self) -> int:
+        return self.lfs.size if self.lfs else len(self.data)
 
     @property
     def executable(self) -> bool:
@@ -93,12 +103,20 @@ class GitRepository:
                     f"the repository {self.root} has no commits yet",
                     "Commit a Pipfile and Pipfile.lock first",
                 ) from e
+            if self._is_shallow():
+                raise GitError(
+                    f"unknown revision '{rev}' in this shallow clone (its history is cut off)",
+                    "Run `git fetch --unshallow` (or `git fetch --tags`), then retry",
+                ) from e
             raise GitError(
                 f"unknown revision '{rev}'",
                 "Check the name with `git log --oneline` or `git tag`",
             ) from e
         sha, date, subject = out.split(_FIELD, 2)
         return CommitInfo(sha=sha, date=date, subject=subject)
+
+    def _is_shallow(self) -> bool:
+        return (Path(self._repo.git_dir) / "shallow").exists()
 
     def _has_commits(self) -> bool:
         try:
@@ -198,34 +216,180 @@ class GitRepository:
         return int(size)
 
     def read_blob(self, blob_id: str) -> bytes:
-        _sha, _kind, _size, data = self._repo.git.get_object_data(blob_id)
-        return data
+        try:
+            _sha, _kind, _size, data = self._repo.git.get_object_data(blob_id)
+        except ValueError as e:
+            raise GitError(
+                f"object {short_id(blob_id)} is not in this clone's objects",
+                "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
+            ) from e
+        return bytes(data)
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """Bytes of PATH at commit SHA from the object store, or None when absent."""
         blob = self.blob_id(sha, path)
-        return None if blob is None else self.read_blob(blob)
+        if blob is None:
+            entry = self._entry(sha, path)
+            if entry is None:
+                return None
+            self._ensure_present(sha, str(PurePosixPath(path).parent), [entry])
+            blob = entry[1]
+        return self._blob_bytes(blob, path, sha)
 
-    def tree_files(self, sha: str, subdir: str = "") -> Iterator[TreeFile]:
-        """Every regular file (and symlink) under SUBDIR at commit SHA, paths relative to it."""
-        tree = self._repo.commit(sha).tree
-        if subdir and subdir != ".":
-            try:
-                tree = tree / subdir
-            except KeyError as e:
-                raise GitError(
-                    f"no directory {subdir} at {short_id(sha)}",
-                    f"Check the path with `git ls-tree {short_id(sha)}`",
-                ) from e
-        for item in tree.traverse():
-            if item.type != "blob":  # type: ignore[union-attr]
-                continue
-            rel = PurePosixPath(item.path).relative_to(tree.path) if tree.path else item.path  # type: ignore[union-attr]
-            yield TreeFile(
-                path=str(rel),
-                mode=item.mode,  # type: ignore[union-attr]
-                data=item.data_stream.read(),  # type: ignore[union-attr]
+    def _entry(self, sha: str, path: str) -> tuple[int, str, str, str] | None:
+        """PATH's tree entry at SHA (no object read): how a missing blob is told from no file."""
+        out = self._repo.git.ls_tree("-z", "--full-tree", sha, "--", path)
+        for record in out.split("\0"):
+            meta, _, name = record.partition("\t")
+            if name == path and meta.split()[1] == "blob":
+                mode, _kind, oid = meta.split()
+                return int(mode, 8), oid, path, path
+        return None
+
+    def tree_files(self, sha: str, subdir: str = "", *, resolve_lfs: bool = True) -> list[TreeFile]:
+        """Every regular file (and symlink) under SUBDIR at commit SHA, paths relative to it.
+
+        Objects the clone lacks are fetched first when a promisor remote can give them
+        (a partial clone), else named in a GitError. With RESOLVE_LFS, Git LFS pointers
+        come back as the content they stand for; without, as pointers (``lfs`` set).
+        """
+        entries = self._tree_entries(sha, subdir)
+        self._ensure_present(sha, subdir, entries)
+        files = []
+        for mode, oid, repo_path, rel in entries:
+            data = self._blob_bytes(oid, repo_path, sha)
+            pointer = gitlfs.parse_pointer(data) if mode & 0o170000 != 0o120000 else None
+            found = TreeFile(path=rel, mode=mode, data=data, lfs=pointer)
+            files.append(self.resolve_lfs(found, subdir) if resolve_lfs else found)
+        return files
+
+    def resolve_lfs(self, f: TreeFile, subdir: str = "") -> TreeFile:
+        """F with its Git LFS content in place of the pointer (F itself if no pointer)."""
+        if f.lfs is None or gitlfs.parse_pointer(f.data) is None:  # none, or resolved already
+            return f
+        sub = "" if subdir in ("", ".") else subdir.strip("/")
+        repo_path = f"{sub}/{f.path}" if sub else f.path
+        data = gitlfs.smudge(self._work_dir, Path(self._repo.git_dir), repo_path, f.data)
+        return TreeFile(path=f.path, mode=f.mode, data=data, lfs=f.lfs)
+
+    @property
+    def _work_dir(self) -> Path:
+        return Path(self._repo.working_tree_dir or self._repo.git_dir)
+
+    def _tree_entries(self, sha: str, subdir: str) -> list[tuple[int, str, str, str]]:
+        """(mode, blob id, repository path, path relative to SUBDIR) of each file."""
+        sub = "" if subdir in ("", ".") else subdir.strip("/")
+        try:
+            out = self._repo.git.ls_tree(
+                "-r", "-z", "--full-tree", sha, "--", *([sub] if sub else [])
             )
+        except GitCommandError as e:
+            raise GitError(
+                f"cannot list the files of {short_id(sha)}: {_last(e)}",
+                "Check the repository with `git fsck`",
+            ) from e
+        entries = []
+        for record in out.split("\0"):
+            if not record:
+                continue
+            meta, _, repo_path = record.partition("\t")
+            mode, kind, oid = meta.split()
+            if kind != "blob":  # submodules are other repositories' commits
+                continue
+            rel = str(PurePosixPath(repo_path).relative_to(sub)) if sub else repo_path
+            entries.append((int(mode, 8), oid, repo_path, rel))
+        if sub and not entries and not self._is_tree(sha, sub):
+            raise GitError(
+                f"no directory {subdir} at {short_id(sha)}",
+                f"Check the path with `git ls-tree {short_id(sha)}`",
+            )
+        return entries
+
+    def _is_tree(self, sha: str, path: str) -> bool:
+        try:
+            hexsha, kind, _size = self._repo.git.get_object_header(f"{sha}:{path}")
+        except ValueError:
+            return False
+        return (kind.decode() if isinstance(kind, bytes) else kind) == "tree"
+
+    def _missing(self, sha: str, subdir: str) -> set[str]:
+        """Ids of objects of SHA's tree (under SUBDIR) that are not in the object store."""
+        sub = "" if subdir in ("", ".") else subdir.strip("/")
+        out = self._repo.git.rev_list(
+            "--objects", "--no-walk", "--missing=print", sha, "--", *([sub] if sub else [])
+        )
+        return {line[1:].split()[0] for line in out.splitlines() if line.startswith("?")}
+
+    def promisor_remote(self) -> str | None:
+        """The remote a partial clone fetches missing objects from, when one is set."""
+        reader = self._repo.config_reader()
+        for section in reader.sections():
+            m = re.fullmatch(r'remote "(.+)"', section)
+            if m and str(reader.get_value(section, "promisor", "false")).lower() == "true":
+                return m.group(1)
+        try:
+            named = reader.get_value("extensions", "partialclone", "")
+        except Exception:  # noqa: BLE001 (gitpython raises several kinds for a missing key)
+            named = ""
+        return str(named) or None
+
+    def _ensure_present(
+        self, sha: str, subdir: str, entries: list[tuple[int, str, str, str]]
+    ) -> None:
+        missing = self._missing(sha, subdir)
+        wanted = [(oid, path) for _mode, oid, path, _rel in entries if oid in missing]
+        if not wanted:
+            return
+        remote = self.promisor_remote()
+        first, count = wanted[0][1], len(wanted)
+        more = f" (and {count - 1} more file(s))" if count > 1 else ""
+        if remote is None:
+            raise GitError(
+                f"{first} at {short_id(sha)} is not in this clone's objects{more}, and no "
+                "promisor remote is configured to fetch it from",
+                "Run `git fetch --refetch origin` (a partial clone also needs "
+                "`git config remote.origin.promisor true`), then retry",
+            )
+        log.info("fetching %d missing object(s) of %s from %s", count, short_id(sha), remote)
+        try:
+            self._repo.git.fetch(
+                remote,
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                *(oid for oid, _path in wanted),
+                c="fetch.negotiationAlgorithm=noop",
+            )
+        except GitCommandError as e:
+            raise GitError(
+                f"{first} at {short_id(sha)} is not in this partial clone{more}, and fetching "
+                f"it from the promisor remote {remote} failed: {_last(e)}",
+                f"Check that `git fetch {remote}` works, then retry",
+            ) from e
+        still = self._missing(sha, subdir) & {oid for oid, _path in wanted}
+        if still:
+            path = next(p for oid, p in wanted if oid in still)
+            raise GitError(
+                f"{path} at {short_id(sha)} is still missing after fetching from {remote}",
+                f"Run `git fetch --refetch {remote}`, then retry",
+            )
+
+    def _blob_bytes(self, oid: str, path: str, sha: str) -> bytes:
+        try:
+            _sha, _kind, _size, data = self._repo.git.get_object_data(oid)
+        except ValueError as e:
+            raise GitError(
+                f"{path} at {short_id(sha)} is not in this clone's objects",
+                "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
+            ) from e
+        return bytes(data)
+
+
+def _last(e: GitCommandError) -> str:
+    text = (e.stderr or str(e)).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no error text").removeprefix("stderr: ").strip("'")[:300]
 
 
 # -- writing: used by the demo and by tests to make real repositories ----------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -46,6 +46,7 @@ class ServiceSpec:
     health_start_period: float  # seconds a task may take to answer before failures count
     monitor: float  # seconds after a task starts in which its failure fails the update
     stop_grace: float  # seconds between SIGTERM and SIGKILL
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets: never shown
     health_interval: float = 1.0
     health_timeout: float = 2.0
     health_retries: int = 3
@@ -305,6 +306,7 @@ class SwarmEngine(DockerEngine):
         container = docker.types.ContainerSpec(
             spec.image,
             labels=spec.labels,
+            env=dict(spec.env) or None,
             healthcheck=health,
             stop_grace_period=int(spec.stop_grace * NANO),
         )

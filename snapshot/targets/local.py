@@ -225,6 +225,7 @@ class LocalTarget:
             host_ip="127.0.0.1",
             host_port=None,
             restart=False,
+            environment=release.secrets,
         )
         try:
             self.engine.start(cid)
@@ -283,6 +284,7 @@ class LocalTarget:
                 port=s.port,
                 restart=True,
                 network_of=holder,
+                environment=release.secrets,
             )
         except DockerError:
             if new_holder:

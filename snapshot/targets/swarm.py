@@ -185,6 +185,7 @@ class SwarmTarget:
             health_start_period=s.health_timeout,
             monitor=self.monitor_seconds,
             stop_grace=s.stop_timeout,
+            env=release.secrets,
         )
 
     @property

@@ -73,6 +73,26 @@ SHOW_SHAPE = {
             "editable": None,
         }
     ],
+    "config": {
+        "file": None,
+        "env": {},
+        "secrets": [],
+        "include": [],
+        "exclude": [],
+        "health": None,
+        "command": None,
+        "port": None,
+    },
+}
+
+FILES_SHAPE = {
+    "schema_version": None,
+    "revision": None,
+    "short": None,
+    "directory": None,
+    "files": [{"path": None, "size": None, "lfs": None, "copied": None, "left_out_by": None}],
+    "copied_bytes": None,
+    "warning": None,
 }
 
 SIDE = {"revision": None, "tags": [], "lock_id": None, "python": None}
@@ -135,11 +155,18 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, li
             "show": [run("show", "HEAD~2", "--json", "--dev"), run("show", "v1", "--json")],
             "diff": [run("diff", "v1", "HEAD~2", "--json", "--dev"), run("diff", "v1", "--json")],
             "verify": [run("verify", "--all", "--json"), run("verify", "--json")],
+            "files": [run("show", "v1", "--files", "--json")],
         }
     h.close()
 
 
-EXPECTED = {"list": LIST_SHAPE, "show": SHOW_SHAPE, "diff": DIFF_SHAPE, "verify": VERIFY_SHAPE}
+EXPECTED = {
+    "list": LIST_SHAPE,
+    "show": SHOW_SHAPE,
+    "diff": DIFF_SHAPE,
+    "verify": VERIFY_SHAPE,
+    "files": FILES_SHAPE,
+}
 
 
 @pytest.mark.parametrize("command", EXPECTED)

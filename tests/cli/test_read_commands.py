@@ -41,7 +41,12 @@ def table_rows(text: str) -> list[list[str]]:
     """The data rows of the tabulate table in TEXT, split on whitespace."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("----"))
-    return [line.split() for line in lines[start + 1 :] if line.strip()]
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break  # the table ends; what follows (show's config lines) is not part of it
+        rows.append(line.split())
+    return rows
 
 
 # -- list ------------------------------------------------------------------------------
