@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from snapshot.adapters.docker import dockerignore_patterns, pattern_matcher
-from snapshot.adapters.gitrepo import TreeFile
+from snapshot.adapters.gitrepo import GitRepository, TreeEntry, TreeFile
 from snapshot.config import Settings
 from snapshot.revision import Revision
 from snapshot.snapshots import open_repository, resolve_revision
@@ -29,7 +29,8 @@ BIGGEST = 3  # files a size warning names
 @dataclass(frozen=True)
 class AppFile:
     path: str  # relative to the app directory (the lock's directory)
-    size: int  # bytes in the image (an LFS file's content size, not its pointer's)
+    size: int | None  # bytes in the image (an LFS file's content, not its pointer); None:
+    # a left-out file the clone does not have
     lfs: bool
     left_out: str | None  # None: copied; else which filter left it out
 
@@ -47,43 +48,54 @@ class AppFiles:
 
     @property
     def copied_bytes(self) -> int:
-        return sum(f.size for f in self.copied)
+        return sum(f.size or 0 for f in self.copied)
 
 
 def decide(
-    files: Sequence[TreeFile], include: Sequence[str], exclude: Sequence[str]
+    paths: Sequence[str], dockerignore: str, include: Sequence[str], exclude: Sequence[str]
 ) -> list[str | None]:
-    """Per file of FILES: None when it is copied, else the filter that leaves it out."""
-    ignore = next((f.data.decode() for f in files if f.path == ".dockerignore"), "")
-    ignored = pattern_matcher(dockerignore_patterns(ignore))
+    """Per path of PATHS: None when it is copied, else the filter that leaves it out."""
+    ignored = pattern_matcher(dockerignore_patterns(dockerignore))
     included = pattern_matcher(include)
     excluded = pattern_matcher(exclude)
     decisions: list[str | None] = []
-    for f in files:
-        if ignored(f.path):
+    for path in paths:
+        if ignored(path):
             decisions.append(BY_DOCKERIGNORE)
-        elif include and not included(f.path):
+        elif include and not included(path):
             decisions.append(BY_INCLUDE)
-        elif excluded(f.path):
+        elif excluded(path):
             decisions.append(BY_EXCLUDE)
         else:
             decisions.append(None)
     return decisions
 
 
-def select(files: Sequence[TreeFile], settings: Settings) -> list[TreeFile]:
-    """The files of FILES that go into the image."""
-    decisions = decide(files, settings.include, settings.exclude)
-    return [f for f, why in zip(files, decisions, strict=True) if why is None]
+def choose(
+    repo: GitRepository, rev: Revision, settings: Settings
+) -> tuple[list[TreeEntry], list[str | None]]:
+    """The app directory's files at REV and each one's decision, read from the tree alone
+    (and the .dockerignore): a left-out file is never fetched or read."""
+    entries = repo.tree_entries(rev.sha, settings.lock_dir)
+    ignore = [e for e in entries if e.path == ".dockerignore"]
+    text = repo.read_entries(rev.sha, settings.lock_dir, ignore)[0].data.decode() if ignore else ""
+    return entries, decide([e.path for e in entries], text, settings.include, settings.exclude)
+
+
+def read_app_files(repo: GitRepository, rev: Revision, settings: Settings) -> list[TreeFile]:
+    """The files that go into the image, read (LFS pointers still pointers)."""
+    entries, decisions = choose(repo, rev, settings)
+    chosen = [e for e, why in zip(entries, decisions, strict=True) if why is None]
+    return repo.read_entries(rev.sha, settings.lock_dir, chosen)
 
 
 def size_warning(files: Sequence[AppFile | TreeFile], limit_mb: float, label: str) -> str | None:
     """A warning naming the biggest files when FILES add up to more than LIMIT_MB."""
-    total = sum(f.size for f in files)
+    total = sum(f.size or 0 for f in files)
     if total <= limit_mb * MB:
         return None
-    biggest = sorted(files, key=lambda f: (-f.size, f.path))[:BIGGEST]
-    named = ", ".join(f"{f.path} ({megabytes(f.size)})" for f in biggest)
+    biggest = sorted(files, key=lambda f: (-(f.size or 0), f.path))[:BIGGEST]
+    named = ", ".join(f"{f.path} ({megabytes(f.size or 0)})" for f in biggest)
     return (
         f"the app files of {label} are {megabytes(total)}, above size_warning_mb = "
         f"{limit_mb:g}; the biggest: {named}. Leave data out with exclude (or list what the "
@@ -96,16 +108,20 @@ def megabytes(size: int) -> str:
 
 
 def list_app_files(settings: Settings, word: str) -> AppFiles:
-    """Every file of the app directory at WORD and whether a build would copy it (LFS
-    files are sized from their pointers: nothing is downloaded)."""
+    """Every file of the app directory at WORD and whether a build would copy it. LFS
+    files are sized from their pointers; a left-out file's size is its blob's when the
+    clone has it (None otherwise): nothing left out is fetched."""
     with open_repository(settings) as repo:
         rev = resolve_revision(repo, word)
-        files = repo.tree_files(rev.sha, settings.lock_dir, resolve_lfs=False)
-    decisions = decide(files, settings.include, settings.exclude)
-    listed = tuple(
-        AppFile(f.path, f.size, f.lfs is not None, why)
-        for f, why in zip(files, decisions, strict=True)
-    )
+        entries, decisions = choose(repo, rev, settings)
+        chosen = [e for e, why in zip(entries, decisions, strict=True) if why is None]
+        read = {f.path: f for f in repo.read_entries(rev.sha, settings.lock_dir, chosen)}
+        listed = tuple(
+            AppFile(e.path, read[e.path].size, read[e.path].lfs is not None, None)
+            if why is None
+            else AppFile(e.path, repo.stored_size(e.oid), False, why)
+            for e, why in zip(entries, decisions, strict=True)
+        )
     copied = [f for f in listed if f.left_out is None]
     warning = size_warning(copied, settings.size_warning_mb, rev.display)
     return AppFiles(rev, settings.lock_dir, listed, warning)

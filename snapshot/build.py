@@ -102,7 +102,7 @@ class RevisionSource:
 def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> RevisionSource:
     """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
     checked = gate(repo, settings, rev)
-    commit, label, lock = rev.commit, rev.display, checked.lock
+    label, lock = rev.display, checked.lock
     if checked.problems:
         first = checked.problems[0]
         what = f"{first.package}: {first.message}" if first.package else first.message
@@ -111,8 +111,7 @@ def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> Rev
             f"{label} cannot be built exactly: {what}{more}",
             f"Run `snap verify {rev.name}` for every problem",
         )
-    tree = repo.tree_files(commit.sha, settings.lock_dir, resolve_lfs=False)
-    chosen = appfiles.select(tree, settings)
+    chosen = appfiles.read_app_files(repo, rev, settings)
     warning = appfiles.size_warning(chosen, settings.size_warning_mb, label)
     if warning:
         log.warning("warning: %s", warning)

@@ -621,7 +621,7 @@ def app_files_text(listing: AppFiles) -> str:
     rows = [
         [
             f.path,
-            f"{f.size:,}",
+            "?" if f.size is None else f"{f.size:,}",
             "lfs" if f.lfs else "",
             "copied" if f.left_out is None else f"left out ({f.left_out})",
         ]

@@ -59,6 +59,16 @@ class TreeFile:
         return bool(self.mode & 0o111)
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    """A file of a revision's tree, not read yet: where it is and which blob it is."""
+
+    path: str  # relative to the directory listed
+    mode: int
+    oid: str
+    repo_path: str  # relative to the repository root
+
+
 class GitRepository:
     """A git repository opened read-mostly by path."""
 
@@ -253,15 +263,47 @@ class GitRepository:
         (a partial clone), else named in a GitError. With RESOLVE_LFS, Git LFS pointers
         come back as the content they stand for; without, as pointers (``lfs`` set).
         """
-        entries = self._tree_entries(sha, subdir)
-        self._ensure_present(sha, subdir, entries)
+        return self.read_entries(
+            sha, subdir, self.tree_entries(sha, subdir), resolve_lfs=resolve_lfs
+        )
+
+    def tree_entries(self, sha: str, subdir: str = "") -> list[TreeEntry]:
+        """The files under SUBDIR at SHA without reading them (no object is fetched)."""
+        return [
+            TreeEntry(rel, mode, oid, path)
+            for mode, oid, path, rel in self._tree_entries(sha, subdir)
+        ]
+
+    def read_entries(
+        self, sha: str, subdir: str, entries: list[TreeEntry], *, resolve_lfs: bool = False
+    ) -> list[TreeFile]:
+        """ENTRIES of SHA's tree read, fetching those a partial clone lacks first."""
+        raw = [(e.mode, e.oid, e.repo_path, e.path) for e in entries]
+        self._ensure_present(sha, subdir, raw)
         files = []
-        for mode, oid, repo_path, rel in entries:
+        for mode, oid, repo_path, rel in raw:
             data = self._blob_bytes(oid, repo_path, sha)
             pointer = gitlfs.parse_pointer(data) if mode & 0o170000 != 0o120000 else None
             found = TreeFile(path=rel, mode=mode, data=data, lfs=pointer)
             files.append(self.resolve_lfs(found, subdir) if resolve_lfs else found)
         return files
+
+    def stored_size(self, oid: str) -> int | None:
+        """The size of blob OID when the clone has it, None when it does not (nothing is
+        fetched: a partial clone's left-out files stay out)."""
+        try:  # rev-list never fetches: it prints ?OID (or fails) for an absent object
+            missing = self._repo.git.execute(
+                ["git", "rev-list", "--objects", "--no-walk", "--missing=print", oid]
+            )
+        except GitCommandError:
+            return None
+        if str(missing).startswith("?"):
+            return None
+        try:
+            _hexsha, _kind, size = self._repo.git.get_object_header(oid)
+        except ValueError:
+            return None
+        return int(size)
 
     def resolve_lfs(self, f: TreeFile, subdir: str = "") -> TreeFile:
         """F with its Git LFS content in place of the pointer (F itself if no pointer)."""
@@ -352,14 +394,19 @@ class GitRepository:
             )
         log.info("fetching %d missing object(s) of %s from %s", count, short_id(sha), remote)
         try:
-            self._repo.git.fetch(
-                remote,
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--recurse-submodules=no",
-                "--filter=blob:none",
-                *(oid for oid, _path in wanted),
-                c="fetch.negotiationAlgorithm=noop",
+            self._repo.git.execute(
+                [
+                    "git",
+                    "-c",
+                    "fetch.negotiationAlgorithm=noop",  # ask for exactly these objects
+                    "fetch",
+                    remote,
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--recurse-submodules=no",
+                    "--filter=blob:none",
+                    *(oid for oid, _path in wanted),
+                ]
             )
         except GitCommandError as e:
             raise GitError(
@@ -387,9 +434,12 @@ class GitRepository:
 
 
 def _last(e: GitCommandError) -> str:
-    text = (e.stderr or str(e)).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else "no error text").removeprefix("stderr: ").strip("'")[:300]
+    """Git's own reason in one line: its first fatal/error line, else its last line."""
+    text = str(e.stderr or e).strip()
+    lines = [line.strip().removeprefix("stderr: ").strip("'") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (fatal[0] if fatal else lines[-1] if lines else "no error text")[:300]
 
 
 # -- writing: used by the demo and by tests to make real repositories ----------------
