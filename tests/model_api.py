@@ -76,9 +76,9 @@ def model_bytes(version: str, weights: list[float], bias: float) -> bytes:
 
 MODELS = {
     "v1": model_bytes("v1", [0.5, 0.25, 0.125], -1.0),  # score of FEATURES: 0.375
-    "v2": model_bytes("v2", [-0.5, -0.25, -0.125], 0.5),  # score of FEATURES: -1.375
+    "v2": model_bytes("v2", [-0.5, -0.25, -0.125], 0.5),  # score of FEATURES: -0.875
 }
-SCORES = {"v1": 0.375, "v2": -1.375}
+SCORES = {"v1": 0.375, "v2": -0.875}
 
 
 def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
