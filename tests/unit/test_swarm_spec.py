@@ -4,6 +4,7 @@ command (run here for real against a local HTTP server) and how a spec's image i
 from __future__ import annotations
 
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -74,3 +75,26 @@ def test_the_image_is_shown_as_a_user_names_it(spec_image: str, tag: str | None,
 def test_swarm_times_are_shown_to_the_second() -> None:
     assert to_the_second("2026-12-01T21:44:18.737651392Z") == "2026-12-01T21:44:18Z"
     assert to_the_second("") == ""
+
+
+def test_secrets_reach_the_task_env_and_no_repr() -> None:
+    from snapshot.adapters.swarm_engine import ServiceSpec, SwarmEngine
+    from snapshot.health import HealthCheck
+    from snapshot.secret_env import SecretValues
+
+    planted = "planted-value-for-the-spec"
+    spec = ServiceSpec(
+        name="model-api",
+        image="sha256:" + "a" * 64,
+        labels={"snap.app": "model-api"},
+        port=8000,
+        health_test=health_test(8000, HealthCheck(path="/", statuses="any")),
+        health_start_period=30,
+        monitor=3,
+        stop_grace=10,
+        env=SecretValues({"FEATURE_STORE_KEY": planted}),
+    )
+    template = SwarmEngine._task_template(spec)
+    assert template["ContainerSpec"]["Env"] == [f"FEATURE_STORE_KEY={planted}"]
+    assert template["ContainerSpec"]["Healthcheck"]["Test"] == spec.health_test
+    assert planted not in repr(spec) and planted not in json.dumps(spec.labels)
