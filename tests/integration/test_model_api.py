@@ -90,7 +90,7 @@ def api(
         exclude=["data", "notebooks", "Dockerfile"],
         secrets=[SECRET],
         env_file=str(env_file),
-        env={"MODEL_FILE": "model.pkl"},
+        env={"MODEL_FILE": "model.pkl", "GREETING": 'it costs $5, "quoted"'},
     )
     # CI's clone: no blobs until needed, no LFS objects.
     clone = model_api.clone(f"ci-{tmp_path.name}", "--filter=blob:none", "--no-checkout")
@@ -125,6 +125,7 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     assert shipped == MODELS["v1"]  # the model, not its LFS pointer
     config = json.loads(docker("image", "inspect", image, "--format", "{{json .Config}}"))
     assert "MODEL_FILE=model.pkl" in config["Env"]
+    assert 'GREETING=it costs $5, "quoted"' in config["Env"]  # Docker's ENV parsing, escaped
     assert not any(e.startswith(f"{SECRET}=") for e in config["Env"])
 
     first = run("deploy", "v1")
@@ -172,6 +173,7 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     # The texts searched are the real ones: the image config, the debug log.
     assert any('"MODEL_FILE=model.pkl"' in text for text in seen)
     assert "rolling back to v1" in back.stderr
+    assert len(back.stderr.splitlines()) > 20, back.stderr  # -vv: the debug lines are there
     # The container got it from its config, the one place it has to be.
     serving = docker("ps", "-q", "--filter", f"label=snap.app={app.name}", "--filter",
                      "label=snap.role=serving").split()  # fmt: skip
@@ -199,3 +201,26 @@ def test_the_default_check_on_a_post_only_app_quotes_the_404_and_the_keys(
     )
     assert result.stderr.strip().splitlines()[-1].startswith("Error: deploy 2 failed; v1 (")
     assert app.predict()["model"] == "v1"  # what served keeps serving
+
+
+def test_health_tcp_passes_a_listener_and_fails_a_port_nobody_listens_on(
+    api: tuple[Api, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _planted = api
+    monkeypatch.setenv("SNAP_HEALTH", "tcp")
+    assert app.snap_json("deploy", "v1")["ok"] is True
+    assert app.predict()["model"] == "v1"
+
+    # The app sleeps instead of listening: Docker's port proxy still accepts connections,
+    # and the check must not take that for the app.
+    monkeypatch.setenv("SNAP_COMMAND", "python3 -c 'import time; time.sleep(60)'")
+    monkeypatch.setenv("SNAP_HEALTH_TIMEOUT", "2")
+    doc = app.snap_json("deploy", "v2", code=1)
+    assert doc["deployment"]["reason"].startswith(
+        "v2 (" + doc["deployment"]["to"]["revision"][:12] + ") never became healthy: not "
+        "healthy within 2 s (port "
+    )
+    assert doc["deployment"]["reason"].endswith(
+        "accepted a connection and closed it (nothing listens behind it))"
+    )
+    assert app.predict()["model"] == "v1"
