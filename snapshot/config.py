@@ -468,7 +468,8 @@ def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
                 else ("Valid keys: " + ", ".join(sorted(_VALIDATORS)))
             )
             raise ConfigError(f"unknown key '{key}' in {where}", hint)
-        values[key] = _VALIDATORS[key](f"[tool.snap] {key}", value)
+        label = f"[tool.snap] {key}" if nested is not None or not explicit else f"{path.name} {key}"
+        values[key] = _VALIDATORS[key](label, value)
     return values
 
 
