@@ -180,8 +180,12 @@ def diff_command(
     """
     from snapshot import diff, render
 
-    result = diff.diff_revisions(settings_of(ctx), old, new, dev)
-    emit(render.render_json(render.diff_doc(result)) if as_json else render.diff_text(result, dev))
+    settings = settings_of(ctx)
+    result = diff.diff_revisions(settings, old, new, dev)
+    if as_json:
+        emit(render.render_json(render.diff_doc(result) | {"config": render.config_doc(settings)}))
+    else:
+        emit(render.diff_text(result, dev) + render.shared_env_text(settings))
     if exit_code and result.differs:
         ctx.exit(1)
 

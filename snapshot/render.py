@@ -595,6 +595,14 @@ def config_text(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def shared_env_text(settings: Settings) -> str:
+    """For diff: the [tool.snap.env] both revisions' images get (today's config: the same)."""
+    if not settings.env:
+        return ""
+    values = " ".join(f"{k}={v}" for k, v in settings.env)
+    return f"\nenv (today's config, the same for both images): {values}"
+
+
 def app_files_doc(listing: AppFiles) -> dict[str, Any]:
     return {
         "revision": listing.revision.sha,

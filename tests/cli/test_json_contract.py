@@ -107,6 +107,7 @@ DIFF_SHAPE = {
     "packages": [
         {"category": None, "name": None, "old": None, "new": None, "change": None, "detail": None}
     ],
+    "config": SHOW_SHAPE["config"],
 }
 
 VERIFY_SHAPE = {

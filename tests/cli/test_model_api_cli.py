@@ -268,3 +268,17 @@ def test_a_config_file_with_an_unknown_key_names_the_closest(
     assert last_line(result.stderr) == (
         f"Error: unknown key 'health_statuses' in {config}. Did you mean 'health_status'?"
     )
+
+
+def test_diff_shows_the_env_both_images_get(api: ModelApi, config: Path, snap: Snap):
+    result = snap("--repo", api.work, "--config", config, "diff", "v1", "v2")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "env (today's config, the same for both images): MODEL_FILE=model.pkl"
+    )
+    doc = json.loads(
+        snap("--repo", api.work, "--config", config, "diff", "v1", "v2", "--json").stdout
+    )
+    assert doc["config"]["env"] == {"MODEL_FILE": "model.pkl"}
+    assert doc["config"]["secrets"] == [SECRET]
