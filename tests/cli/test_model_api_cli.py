@@ -282,3 +282,23 @@ def test_diff_shows_the_env_both_images_get(api: ModelApi, config: Path, snap: S
     )
     assert doc["config"]["env"] == {"MODEL_FILE": "model.pkl"}
     assert doc["config"]["secrets"] == [SECRET]
+
+
+def test_an_lfs_object_that_does_not_match_its_pointer_is_refused(
+    api: ModelApi, config: Path, snap: Snap, tmp_path: Path
+):
+    clone = api.clone(f"corrupt-{tmp_path.name}")
+    git(clone, "lfs", "fetch", "origin", "v1")
+    oid = api.model_oid("v1")
+    stored = clone / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes()[:-1] + b"X")  # same size, other bytes
+
+    result = snap("--repo", clone, "--config", config, "build", "v1")
+
+    assert result.exit_code == 1
+    assert last_line(result.stderr) == (
+        f"Error: model.pkl: git lfs returned {len(MODELS['v1'])} bytes that do not match its "
+        f"pointer (oid {oid[:12]}, {len(MODELS['v1'])} bytes). Run `git lfs fsck` and fetch "
+        "the object again."
+    )
