@@ -302,3 +302,23 @@ def test_an_lfs_object_that_does_not_match_its_pointer_is_refused(
         f"pointer (oid {oid[:12]}, {len(MODELS['v1'])} bytes). Run `git lfs fsck` and fetch "
         "the object again."
     )
+
+
+def test_a_build_warns_about_big_app_files_before_it_reads_them(
+    api: ModelApi, snap: Snap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    clone = api.clone(f"big-{tmp_path.name}")
+    git(clone, "remote", "remove", "origin")  # the build then stops at the model, offline
+    config = write_config(tmp_path / "snap.toml", size_warning_mb=0.1)
+
+    with caplog.at_level("WARNING", logger="snapshot"):
+        result = snap("--repo", clone, "--config", config, "build", "v1")
+
+    assert result.exit_code == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: the app files of v1 ({short_id(api.shas['v1'])}) are 0.9 MB, above "
+        "size_warning_mb = 0.1; the biggest: data/raw/hosts.xlsx (0.5 MB), data/train.csv "
+        "(0.4 MB), notebooks/explore.ipynb (0.0 MB). Leave data out with exclude (or list what "
+        "the app needs with include)"
+    ]
+    assert last_line(result.stderr).startswith("Error: model.pkl is a Git LFS pointer")
