@@ -211,18 +211,29 @@ class GitRepository:
     # -- objects ---------------------------------------------------------------------
 
     def blob_id(self, sha: str, path: str) -> str | None:
-        """The blob id of PATH at commit SHA, or None when no such file is there."""
+        """The blob id of PATH at commit SHA, or None when no such file is there. A file
+        whose blob the clone lacks is fetched (partial clone) or named in a GitError."""
         try:
             hexsha, kind, _size = self._repo.git.get_object_header(f"{sha}:{path}")
         except ValueError:
-            return None
+            entry = self._entry(sha, path)
+            if entry is None:
+                return None
+            self._ensure_present(sha, str(PurePosixPath(path).parent), [entry])
+            return entry[1]
         hexsha = hexsha.decode() if isinstance(hexsha, bytes) else hexsha
         kind = kind.decode() if isinstance(kind, bytes) else kind
         return hexsha if kind == "blob" else None
 
     def blob_size(self, blob_id: str) -> int:
         """The size of a blob in bytes, read from its header (the bytes stay unread)."""
-        _sha, _kind, size = self._repo.git.get_object_header(blob_id)
+        try:
+            _sha, _kind, size = self._repo.git.get_object_header(blob_id)
+        except ValueError as e:
+            raise GitError(
+                f"object {short_id(blob_id)} is not in this clone's objects",
+                "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
+            ) from e
         return int(size)
 
     def read_blob(self, blob_id: str) -> bytes:
@@ -238,13 +249,7 @@ class GitRepository:
     def read_file(self, sha: str, path: str) -> bytes | None:
         """Bytes of PATH at commit SHA from the object store, or None when absent."""
         blob = self.blob_id(sha, path)
-        if blob is None:
-            entry = self._entry(sha, path)
-            if entry is None:
-                return None
-            self._ensure_present(sha, str(PurePosixPath(path).parent), [entry])
-            blob = entry[1]
-        return self._blob_bytes(blob, path, sha)
+        return None if blob is None else self._blob_bytes(blob, path, sha)
 
     def _entry(self, sha: str, path: str) -> tuple[int, str, str, str] | None:
         """PATH's tree entry at SHA (no object read): how a missing blob is told from no file."""

@@ -139,8 +139,13 @@ def test_a_partial_clone_whose_remote_is_gone_names_the_file_and_the_remote(
     assert line.endswith("Check that `git fetch origin` works, then retry.")
 
 
+@pytest.mark.parametrize(
+    ("path", "command"),
+    [("predict.py", ("show", "v1", "--files")), ("Pipfile.lock", ("show", "v1")),
+     ("Pipfile.lock", ("list",))],
+)  # fmt: skip
 def test_an_object_the_clone_never_got_is_one_line_not_a_traceback(
-    api: ModelApi, config: Path, snap: Snap, tmp_path: Path
+    api: ModelApi, config: Path, snap: Snap, tmp_path: Path, path: str, command: tuple[str, ...]
 ):
     repo = tmp_path / "incomplete"
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
@@ -158,14 +163,21 @@ def test_an_object_the_clone_never_got_is_one_line_not_a_traceback(
         "v1:refs/heads/imported",
     )
     git(repo, "tag", "v1", "imported")
-    blob = git(repo, "rev-parse", "v1:predict.py").strip()
+    git(repo, "symbolic-ref", "HEAD", "refs/heads/imported")
+    blob = git(repo, "rev-parse", f"v1:{path}").strip()
     (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
 
-    result = snap("--repo", repo, "--config", config, "show", "v1", "--files")
+    result = snap("--repo", repo, "--config", config, *command)
 
     assert result.exit_code == 1
+    if command == ("list",):  # the blob id comes from git log: no path to name
+        assert last_line(result.stderr) == (
+            f"Error: object {short_id(blob)} is not in this clone's objects. Run `git fetch "
+            "--refetch origin` (or `git fetch --unshallow`), then retry."
+        )
+        return
     assert last_line(result.stderr) == (
-        f"Error: predict.py at {short_id(api.shas['v1'])} is not in this clone's objects, and "
+        f"Error: {path} at {short_id(api.shas['v1'])} is not in this clone's objects, and "
         "no promisor remote is configured to fetch it from. Run `git fetch --refetch origin` "
         "(a partial clone also needs `git config remote.origin.promisor true`), then retry."
     )
