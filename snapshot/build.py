@@ -116,9 +116,10 @@ def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> Rev
     if warning:
         log.warning("warning: %s", warning)
     # Only what is copied is resolved: an excluded LFS data file is never downloaded.
+    store = settings.cache_dir / "lfs"
     files = [
-        ContextFile(f.path, f.data, f.mode)
-        for f in (repo.resolve_lfs(f, settings.lock_dir) for f in chosen)
+        ContextFile(f.path, f.data, f.mode, source=f.source)
+        for f in (repo.resolve_lfs(f, settings.lock_dir, store) for f in chosen)
     ]
     return RevisionSource(rev, lock, files, repo.remote_url())
 

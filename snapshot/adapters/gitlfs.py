@@ -5,7 +5,9 @@ line, ``oid sha256:...``, ``size N``). Copying that into an image ships a text f
 the app expects a model. So every pointer among the app files is smudged by the real
 ``git lfs smudge``, which reads the repository's local LFS store and downloads what is
 missing from the LFS endpoint of its remote; the bytes it returns must hash to the
-pointer's oid and have its size, or the build stops naming the file.
+pointer's oid and have its size, or the build stops naming the file. (git-lfs does not
+check objects of its local store when it smudges them: snap does.) The content lands in a
+content-addressed store (snap's cache, ``lfs/<oid>``), checked again on every reuse.
 """
 
 from __future__ import annotations
@@ -42,50 +44,72 @@ def parse_pointer(data: bytes) -> LfsPointer | None:
     return LfsPointer(oid.group(1).decode(), int(size.group(1)))
 
 
-def smudge(work_dir: Path, git_dir: Path, path: str, pointer_bytes: bytes) -> bytes:
-    """The content POINTER_BYTES stands for, from the local LFS store or the remote's
-    LFS endpoint, checked against the pointer. PATH (repository-relative) names it."""
+def resolve(work_dir: Path, git_dir: Path, path: str, pointer_bytes: bytes, store: Path) -> Path:
+    """The file holding the content POINTER_BYTES stands for: STORE/<oid>, from an
+    earlier build, else written by ``git lfs smudge`` (the repository's local LFS store,
+    else its remote's LFS endpoint) and checked against the pointer. Streamed to disk: a
+    model of gigabytes never sits in memory. PATH (repository-relative) names it."""
     pointer = parse_pointer(pointer_bytes)
     assert pointer is not None
+    dest = store / pointer.oid
+    if dest.is_file() and _matches(dest, pointer):
+        return dest
+    store.mkdir(parents=True, exist_ok=True)
+    part = store / f"{pointer.oid}.part-{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if k != "GIT_LFS_SKIP_SMUDGE"}
     env["GIT_DIR"] = str(git_dir)
     try:
-        done = subprocess.run(
-            ["git", "lfs", "smudge", "--", path],
-            input=pointer_bytes,
-            cwd=work_dir,
-            env=env,
-            capture_output=True,
-            timeout=SMUDGE_TIMEOUT,
-            check=False,
-        )
+        with part.open("wb") as out:
+            done = subprocess.run(
+                ["git", "lfs", "smudge", "--", path],
+                input=pointer_bytes,
+                cwd=work_dir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                timeout=SMUDGE_TIMEOUT,
+                check=False,
+            )
+        err = done.stderr.decode(errors="replace")
+        if done.returncode != 0 and "'lfs' is not a git command" in err:
+            raise GitError(
+                f"{path} is a Git LFS pointer and git-lfs is not installed, so snap cannot "
+                "resolve it to the file it stands for",
+                "Install git-lfs (e.g. `apt-get install git-lfs`), then retry",
+            )
+        if done.returncode != 0:
+            raise GitError(
+                f"{path} is a Git LFS pointer (oid {pointer.oid[:12]}, {pointer.size} bytes) "
+                f"that is not in the local LFS store and could not be fetched: {_reason(err)}",
+                "Run `git lfs fetch` with a remote that has it (see `git lfs env`), then retry",
+            )
+        if not _matches(part, pointer):
+            raise GitError(
+                f"{path}: git lfs returned {part.stat().st_size} bytes that do not match its "
+                f"pointer (oid {pointer.oid[:12]}, {pointer.size} bytes)",
+                "Run `git lfs fsck` and fetch the object again",
+            )
+        part.replace(dest)  # atomic: a concurrent build sees the whole file or none
     except subprocess.TimeoutExpired as e:
         raise GitError(
             f"{path} is a Git LFS pointer and `git lfs smudge` did not finish in "
             f"{SMUDGE_TIMEOUT} s",
             "Run `git lfs fetch` for it, then retry",
         ) from e
-    err = done.stderr.decode(errors="replace")
-    if done.returncode != 0 and "'lfs' is not a git command" in err:
-        raise GitError(
-            f"{path} is a Git LFS pointer and git-lfs is not installed, so snap cannot "
-            "resolve it to the file it stands for",
-            "Install git-lfs (e.g. `apt-get install git-lfs`), then retry",
-        )
-    if done.returncode != 0:
-        raise GitError(
-            f"{path} is a Git LFS pointer (oid {pointer.oid[:12]}, {pointer.size} bytes) that "
-            f"is not in the local LFS store and could not be fetched: {_reason(err)}",
-            "Run `git lfs fetch` with a remote that has it (see `git lfs env`), then retry",
-        )
-    data = done.stdout
-    if len(data) != pointer.size or hashlib.sha256(data).hexdigest() != pointer.oid:
-        raise GitError(
-            f"{path}: git lfs returned {len(data)} bytes that do not match its pointer "
-            f"(oid {pointer.oid[:12]}, {pointer.size} bytes)",
-            "Run `git lfs fsck` and fetch the object again",
-        )
-    return data
+    finally:
+        part.unlink(missing_ok=True)
+    return dest
+
+
+def _matches(path: Path, pointer: LfsPointer) -> bool:
+    """PATH holds exactly the pointer's content (size first: cheap; then sha256)."""
+    if path.stat().st_size != pointer.size:
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == pointer.oid
 
 
 def _reason(stderr: str) -> str:

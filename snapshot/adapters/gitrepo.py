@@ -49,6 +49,7 @@ class TreeFile:
     mode: int
     data: bytes
     lfs: gitlfs.LfsPointer | None = None
+    source: Path | None = None  # where an LFS file's content is, once resolved
 
     @property
     def size(self) -> int:
@@ -261,16 +262,14 @@ class GitRepository:
                 return int(mode, 8), oid, path, path
         return None
 
-    def tree_files(self, sha: str, subdir: str = "", *, resolve_lfs: bool = True) -> list[TreeFile]:
+    def tree_files(self, sha: str, subdir: str = "") -> list[TreeFile]:
         """Every regular file (and symlink) under SUBDIR at commit SHA, paths relative to it.
 
         Objects the clone lacks are fetched first when a promisor remote can give them
-        (a partial clone), else named in a GitError. With RESOLVE_LFS, Git LFS pointers
-        come back as the content they stand for; without, as pointers (``lfs`` set).
+        (a partial clone), else named in a GitError. Git LFS files come back as their
+        pointers (``lfs`` set); ``resolve_lfs`` gets their content.
         """
-        return self.read_entries(
-            sha, subdir, self.tree_entries(sha, subdir), resolve_lfs=resolve_lfs
-        )
+        return self.read_entries(sha, subdir, self.tree_entries(sha, subdir))
 
     def tree_entries(self, sha: str, subdir: str = "") -> list[TreeEntry]:
         """The files under SUBDIR at SHA without reading them (no object is fetched)."""
@@ -279,9 +278,7 @@ class GitRepository:
             for mode, oid, path, rel in self._tree_entries(sha, subdir)
         ]
 
-    def read_entries(
-        self, sha: str, subdir: str, entries: list[TreeEntry], *, resolve_lfs: bool = False
-    ) -> list[TreeFile]:
+    def read_entries(self, sha: str, subdir: str, entries: list[TreeEntry]) -> list[TreeFile]:
         """ENTRIES of SHA's tree read, fetching those a partial clone lacks first."""
         raw = [(e.mode, e.oid, e.repo_path, e.path) for e in entries]
         self._ensure_present(sha, subdir, raw)
@@ -289,8 +286,7 @@ class GitRepository:
         for mode, oid, repo_path, rel in raw:
             data = self._blob_bytes(oid, repo_path, sha)
             pointer = gitlfs.parse_pointer(data) if mode & 0o170000 != 0o120000 else None
-            found = TreeFile(path=rel, mode=mode, data=data, lfs=pointer)
-            files.append(self.resolve_lfs(found, subdir) if resolve_lfs else found)
+            files.append(TreeFile(path=rel, mode=mode, data=data, lfs=pointer))
         return files
 
     def stored_size(self, oid: str) -> int | None:
@@ -310,14 +306,15 @@ class GitRepository:
             return None
         return int(size)
 
-    def resolve_lfs(self, f: TreeFile, subdir: str = "") -> TreeFile:
-        """F with its Git LFS content in place of the pointer (F itself if no pointer)."""
-        if f.lfs is None or gitlfs.parse_pointer(f.data) is None:  # none, or resolved already
+    def resolve_lfs(self, f: TreeFile, subdir: str, store: Path) -> TreeFile:
+        """F with ``source`` set to its Git LFS content, a file in STORE (F itself when it
+        is no pointer). The content is checked against the pointer; see ``gitlfs``."""
+        if f.lfs is None or f.source is not None:
             return f
         sub = "" if subdir in ("", ".") else subdir.strip("/")
         repo_path = f"{sub}/{f.path}" if sub else f.path
-        data = gitlfs.smudge(self._work_dir, Path(self._repo.git_dir), repo_path, f.data)
-        return TreeFile(path=f.path, mode=f.mode, data=data, lfs=f.lfs)
+        where = gitlfs.resolve(self._work_dir, Path(self._repo.git_dir), repo_path, f.data, store)
+        return TreeFile(path=f.path, mode=f.mode, data=b"", lfs=f.lfs, source=where)
 
     @property
     def _work_dir(self) -> Path:
@@ -374,10 +371,7 @@ class GitRepository:
             m = re.fullmatch(r'remote "(.+)"', section)
             if m and str(reader.get_value(section, "promisor", "false")).lower() == "true":
                 return m.group(1)
-        try:
-            named = reader.get_value("extensions", "partialclone", "")
-        except Exception:  # noqa: BLE001 (gitpython raises several kinds for a missing key)
-            named = ""
+        named = reader.get_value("extensions", "partialclone", "")  # the default if unset
         return str(named) or None
 
     def _ensure_present(

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from demo_app import docker, free_port, isolate, remove_everything_of
-from model_api import FEATURES, SCORES, ModelApi, make_model_api, write_config
+from model_api import FEATURES, MODELS, SCORES, ModelApi, make_model_api, write_config
 
 from snapshot.cli import cli
 
@@ -92,7 +92,12 @@ def api(
         env_file=str(env_file),
         env={"MODEL_FILE": "model.pkl", "GREETING": 'it costs $5, "quoted"'},
     )
-    # CI's clone: no blobs until needed, no LFS objects.
+    # CI's clone: no blobs until needed, no LFS objects; nor are the models in snap's LFS
+    # store from an earlier run (the test wheel cache is shared), so the build must fetch.
+    for tag in MODELS:
+        (Path(os.environ["SNAP_CACHE_DIR"]) / "lfs" / model_api.model_oid(tag)).unlink(
+            missing_ok=True
+        )
     clone = model_api.clone(f"ci-{tmp_path.name}", "--filter=blob:none", "--no-checkout")
     yield Api(clone, config, port, name), planted
     remove_everything_of(name)
@@ -120,9 +125,10 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
         capture_output=True,
         check=True,
     ).stdout
-    from model_api import MODELS
-
     assert shipped == MODELS["v1"]  # the model, not its LFS pointer
+    oid = hashlib.sha256(MODELS["v1"]).hexdigest()
+    fetched = app.clone / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    assert fetched.read_bytes() == MODELS["v1"]  # git-lfs got it from the remote's store
     config = json.loads(docker("image", "inspect", image, "--format", "{{json .Config}}"))
     assert "MODEL_FILE=model.pkl" in config["Env"]
     assert 'GREETING=it costs $5, "quoted"' in config["Env"]  # Docker's ENV parsing, escaped
