@@ -470,6 +470,8 @@ def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
             raise ConfigError(f"unknown key '{key}' in {where}", hint)
         label = f"[tool.snap] {key}" if nested is not None or not explicit else f"{path.name} {key}"
         values[key] = _VALIDATORS[key](label, value)
+    if "env_file" in values and not values["env_file"].is_absolute():
+        values["env_file"] = path.parent / values["env_file"]  # relative to the file naming it
     return values
 
 

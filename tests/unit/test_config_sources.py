@@ -96,3 +96,14 @@ def test_an_env_table_value_must_be_a_string_or_number(tmp_path: Path) -> None:
         raised.value.message
         == "snap.toml env.DEBUG must be a string or a number, got True. Quote it."
     )
+
+
+def test_a_relative_env_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "ops"
+    repo.mkdir()
+    outside.mkdir()
+    (outside / "snap.toml").write_text('secrets = ["API_KEY"]\nenv_file = "api.env"\n')
+
+    settings = load_settings(repo, environ={}, config=outside / "snap.toml")
+
+    assert settings.env_file == outside / "api.env"
