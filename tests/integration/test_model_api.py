@@ -192,7 +192,7 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
 def test_the_default_check_on_a_post_only_app_quotes_the_404_and_the_keys(
     api: tuple[Api, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, _planted = api
+    app, planted = api
     assert app.snap_json("deploy", "v1")["ok"] is True
     # SNAP_* over --config: the check snap has by default.
     monkeypatch.setenv("SNAP_HEALTH_STATUS", "2xx")
@@ -207,6 +207,7 @@ def test_the_default_check_on_a_post_only_app_quotes_the_404_and_the_keys(
     )
     assert result.stderr.strip().splitlines()[-1].startswith("Error: deploy 2 failed; v1 (")
     assert app.predict()["model"] == "v1"  # what served keeps serving
+    assert planted not in result.stdout + result.stderr  # nor in a failure's messages
 
 
 def test_health_tcp_passes_a_listener_and_fails_a_port_nobody_listens_on(
