@@ -157,7 +157,9 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     assert json.loads(back.stdout)["deployment"]["to"]["name"].startswith("v1 ")
     assert app.predict()["model"] == "v1"
 
-    seen.append(app.snap("status", "--json").stdout)
+    status_doc = app.snap("status", "--json").stdout
+    assert json.loads(status_doc)["healthy"] is True  # status checks with the same definition
+    seen.append(status_doc)
     seen.append(app.snap("history", "--json").stdout)
     seen.append(app.snap("show", "v1", "--json").stdout)
     seen.append(app.snap("history").stdout)
