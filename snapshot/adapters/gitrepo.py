@@ -377,6 +377,8 @@ class GitRepository:
     def _ensure_present(
         self, sha: str, subdir: str, entries: list[tuple[int, str, str, str]]
     ) -> None:
+        if not entries:
+            return  # e.g. no .dockerignore: nothing to look up
         missing = self._missing(sha, subdir)
         wanted = [(oid, path) for _mode, oid, path, _rel in entries if oid in missing]
         if not wanted:
