@@ -82,6 +82,7 @@ class GitRepository:
                 f"not a git repository: {self.path.resolve()}",
                 "Run snap inside a git repository or pass --repo PATH",
             ) from e
+        self._missing_seen: dict[tuple[str, str], set[str]] = {}
         if self._repo.bare:
             self.root = Path(self._repo.git_dir)
         else:
@@ -357,12 +358,18 @@ class GitRepository:
         return (kind.decode() if isinstance(kind, bytes) else kind) == "tree"
 
     def _missing(self, sha: str, subdir: str) -> set[str]:
-        """Ids of objects of SHA's tree (under SUBDIR) that are not in the object store."""
+        """Ids of objects of SHA's tree (under SUBDIR) that are not in the object store
+        (asked once per tree until a fetch adds objects: it costs a git process)."""
         sub = "" if subdir in ("", ".") else subdir.strip("/")
-        out = self._repo.git.rev_list(
-            "--objects", "--no-walk", "--missing=print", sha, "--", *([sub] if sub else [])
-        )
-        return {line[1:].split()[0] for line in out.splitlines() if line.startswith("?")}
+        if (sha, sub) not in self._missing_seen:
+            out = self._repo.git.rev_list(
+                "--objects", "--no-walk", "--missing=print", sha, "--", *([sub] if sub else [])
+            )
+            lines = out.splitlines()
+            self._missing_seen[sha, sub] = {
+                line[1:].split()[0] for line in lines if line.startswith("?")
+            }
+        return self._missing_seen[sha, sub]
 
     def promisor_remote(self) -> str | None:
         """The remote a partial clone fetches missing objects from, when one is set."""
@@ -415,6 +422,7 @@ class GitRepository:
                 f"it from the promisor remote {remote} failed: {_last(e)}",
                 f"Check that `git fetch {remote}` works, then retry",
             ) from e
+        self._missing_seen.clear()  # the fetch added objects
         still = self._missing(sha, subdir) & {oid for oid, _path in wanted}
         if still:
             path = next(p for oid, p in wanted if oid in still)
