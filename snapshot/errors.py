@@ -66,3 +66,13 @@ class IndexUnreachable(BuildError):
 
 class DeployError(SnapError):
     """A deploy or rollback failed; what was serving keeps serving."""
+
+
+class PipfileUnreadable(LockError):
+    """Today's pipenv cannot parse a Pipfile; REASON says why in pipenv's words."""
+
+    def __init__(self, where: str, pipenv_version: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"{where} cannot be read by pipenv {pipenv_version}: {reason}", "Fix the Pipfile"
+        )

@@ -175,10 +175,9 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
         raise LockError(f"{where} has no `default` section", "Regenerate it with `pipenv lock`")
     spec = meta.get("pipfile-spec")
     if spec not in KNOWN_PIPFILE_SPECS:
-        known = ", ".join(str(s) for s in sorted(KNOWN_PIPFILE_SPECS))
+        todo = "Upgrade snap" if isinstance(spec, int) and spec > 6 else "Regenerate the lock"
         raise LockError(
-            f"{where} uses pipfile-spec {_shown(spec)}, which snap does not know (known: {known})",
-            "Regenerate the lock with a current pipenv or upgrade snap",
+            f"{where} {spec_name(spec)}", f"{todo}, or lock again with pipenv 8 or later"
         )
     requires = meta.get("requires") or {}
     if not isinstance(requires, dict):
@@ -272,6 +271,18 @@ def _sources(raw: Any, where: str) -> tuple[Source, ...]:
             raise _grammar_error(where, "source url", url, f" for {name!r}", "not a string")
         sources.append(Source(name=name, url=url, verify_ssl=bool(s.get("verify_ssl"))))
     return tuple(sources)
+
+
+def spec_name(spec: Any) -> str:
+    """A lock format snap does not read, named plainly with the pipenv that wrote it."""
+    reads = "snap reads spec 6 and later (pipenv 8 and later)"
+    if spec is None:
+        return f"has no pipfile-spec: written by pipenv before 5.3 (2017); {reads}"
+    if isinstance(spec, int) and 1 <= spec <= 5:
+        return f"uses pipfile-spec {spec}: written by pipenv 5.3–7 (September 2017); {reads}"
+    if isinstance(spec, int) and spec > 6:
+        return f"uses pipfile-spec {spec}, newer than snap knows; {reads}"
+    return f"uses pipfile-spec {_shown(spec)}, which no pipenv wrote; {reads}"
 
 
 def _str_or_none(value: Any) -> str | None:

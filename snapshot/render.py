@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `s
     from snapshot.release import Running
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.tour import DemoTour
-    from snapshot.verify import VerifyReport
+    from snapshot.verify import RevisionCheck, VerifyReport
 
 SCHEMA_VERSION = 1
 
@@ -240,6 +240,9 @@ def verify_doc(report: VerifyReport) -> dict[str, Any]:
                 "lock_id": c.lock_id,
                 "pipfile_hash": c.pipfile_hash,
                 "locked_hash": c.locked_hash,
+                "era": None
+                if c.era is None
+                else {"id": c.era.id, "pipenv": c.era.pipenv, "current": c.era.current},
                 "problems": [
                     {"kind": p.kind, "package": p.package, "message": p.message} for p in c.problems
                 ],
@@ -249,6 +252,18 @@ def verify_doc(report: VerifyReport) -> dict[str, Any]:
     }
 
 
+def _era(check: RevisionCheck, report: VerifyReport) -> str:
+    assert check.era is not None
+    if check.era.current:
+        return check.era.label
+    if check.pipenv_error:
+        return f"{check.era.label}; {check.pipenv_error}"
+    return (
+        f"{check.era.label}; pipenv {report.pipenv_version} would call it out of date "
+        "only because its hash algorithm changed"
+    )
+
+
 def verify_text(report: VerifyReport) -> str:
     lines = []
     for c in report.checks:
@@ -256,7 +271,8 @@ def verify_text(report: VerifyReport) -> str:
             lines.append(f"skip {c.label}: {c.skipped}")
         elif c.ok:
             lines.append(
-                f"ok   {c.label}: lock {_short(c.lock_id)} in sync, all packages pinned and hashed"
+                f"ok   {c.label}: lock {_short(c.lock_id)} in sync ({_era(c, report)}), "
+                "all packages pinned and hashed"
             )
         for p in c.problems:
             where = f"{c.label}: {p.package}" if p.package else c.label

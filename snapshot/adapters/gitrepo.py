@@ -156,15 +156,20 @@ class GitRepository:
                 commits.append(CommitInfo(sha, date, subject))
         return commits
 
-    def changes_of(self, path: str) -> list[PathChange]:
-        """``git log -- PATH`` with, per commit, PATH's new blob id.
+    def changes_of(self, path: str, rev: str | None = None) -> list[PathChange]:
+        """``git log [REV] -- PATH`` with, per commit, PATH's new blob id.
 
         The blob ids come from the same ``git log --raw`` run, so listing a long history
         needs no object look-up per commit. Merge commits print no raw lines; their blob
         is left unknown (``blob_known`` False) for the caller to look up.
         """
         out = self._log(
-            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s", "--raw", "--no-abbrev", "--", path
+            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s",
+            "--raw",
+            "--no-abbrev",
+            *([rev] if rev else []),
+            "--",
+            path,
         )
         changes = []
         for record in out.split(_RECORD):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from snapshot.errors import LockError, PipenvError
+from snapshot.errors import PipenvError, PipfileUnreadable
 
 
 @contextmanager
@@ -74,12 +74,14 @@ def _pipenv_pipfile_hash(pipfile: bytes, where: str) -> str:
                     return str(project.pipfile.calculate_hash())
                 return str(project.calculate_pipfile_hash())  # pipenv before 2026
             except Exception as e:  # pipenv raises TOML errors of its vendored parsers
-                raise LockError(
-                    f"{where} cannot be read by pipenv ({type(e).__name__}: {e})".replace(
-                        "\n", " "
-                    ),
-                    "Fix the Pipfile's TOML",
-                ) from e
+                raise PipfileUnreadable(where, pipenv_version(), _first_sentence(e)) from e
+
+
+def _first_sentence(error: Exception) -> str:
+    """The gist of a pipenv parse error, without its type name or its list of options."""
+    text = " ".join(str(error).split()) or "it is not a valid Pipfile"
+    head, sep, _ = text.partition(". ")
+    return head if sep else text.rstrip(".")
 
 
 def pipenv_version() -> str:

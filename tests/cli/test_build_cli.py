@@ -120,6 +120,24 @@ def relocked(pipfile: str, lock: dict[str, Any]) -> dict[str, str]:
     return {"Pipfile": pipfile, "Pipfile.lock": dump_lock(lock)}
 
 
+def pipfile_before(demo: DemoRepository, sha: str) -> str:
+    """The short sha of the last commit before SHA that changed the Pipfile."""
+    with GitRepository(demo.path) as repo:
+        found = repo.last_commit_touching(f"{sha}~1", "Pipfile")
+    assert found is not None
+    return found[:12]
+
+
+def stale_what(demo: DemoRepository, sha: str, locked: str, expected: str, change: str) -> str:
+    """The stale verdict of a lock made from the Pipfile before SHA, changed in SHA."""
+    return (
+        f"Pipfile.lock ({locked[-6:]}) is out of date with the Pipfile ({expected[-6:]}) under "
+        f"every pipenv hash era: the lock was made from the Pipfile of "
+        f"{pipfile_before(demo, sha)}; the Pipfile changed since in {sha[:12]} ({change}); "
+        "run `pipenv lock` and commit both"
+    )
+
+
 def not_exact(sha: str, what: str) -> str:
     return (
         f"Error: HEAD ({sha[:12]}) cannot be built exactly: {what}. "
@@ -278,11 +296,7 @@ def stale_demo(demo: DemoRepository) -> str:
     sha = commit_on(demo, {"Pipfile": pipfile}, "Add requests, forget to lock")
     locked = head_lock(demo)["_meta"]["hash"]["sha256"]
     expected = pipfile_hash(pipfile.encode())
-    what = (
-        f"Pipfile.lock ({locked[-6:]}) is out of date with the Pipfile ({expected[-6:]}); "
-        "run `pipenv lock` and commit both"
-    )
-    return not_exact(sha, what)
+    return not_exact(sha, stale_what(demo, sha, locked, expected, "+requests"))
 
 
 @pytest.mark.docker
@@ -350,11 +364,7 @@ def test_a_stale_lock_is_reported_before_its_vcs_entry(
 
     assert_error(
         result,
-        not_exact(
-            sha,
-            f"Pipfile.lock ({locked[-6:]}) is out of date with the Pipfile ({expected[-6:]}); "
-            "run `pipenv lock` and commit both (and 1 more)",
-        ),
+        not_exact(sha, stale_what(demo, sha, locked, expected, "+mylib") + " (and 1 more)"),
     )
 
 

@@ -212,13 +212,13 @@ def _spec(value: object) -> str:
         ("[]\n", f"is not a JSON object. {REGENERATE}"),
         (
             _spec(7),
-            "uses pipfile-spec 7, which snap does not know (known: 6). "
-            "Regenerate the lock with a current pipenv or upgrade snap.",
+            "uses pipfile-spec 7, newer than snap knows; snap reads spec 6 and later "
+            "(pipenv 8 and later). Upgrade snap, or lock again with pipenv 8 or later.",
         ),
         (
             _spec("6"),
-            "uses pipfile-spec '6', which snap does not know (known: 6). "
-            "Regenerate the lock with a current pipenv or upgrade snap.",
+            "uses pipfile-spec '6', which no pipenv wrote; snap reads spec 6 and later "
+            "(pipenv 8 and later). Regenerate the lock, or lock again with pipenv 8 or later.",
         ),
         (
             "",

@@ -123,6 +123,9 @@ VERIFY_SHAPE = {
             "lock_id": None,
             "pipfile_hash": None,
             "locked_hash": None,
+            # The newest hash era the lock is in sync under (null when stale or unchecked),
+            # the pipenv releases that agree, and whether the installed pipenv is one.
+            "era": {"id": None, "pipenv": None, "current": None},
             "problems": [{"kind": None, "package": None, "message": None}],
         }
     ],

@@ -26,10 +26,16 @@ from snapshot.lockfile import parse_lock
 V1_ID = parse_lock(lock_text("requests-v1")).lock_id
 V2_ID = parse_lock(lock_text("requests-v2")).lock_id
 PIPENV = importlib.metadata.version("pipenv")
+<<<<<<< HEAD
 NOTE = (
     "note: a Pipfile.lock does not record what its packages depend on: "
     "`snap build` checks that in the image"
 )
+=======
+# The fixture Pipfiles name a [[source]] and only normalised package names: every pipenv
+# since 8 hashes them alike.
+TODAY = "pipenv hash of 8 and later"
+>>>>>>> 9528f0d (verify: a lock is in sync under the Pipfile-hash algorithm of any pipenv era; stale verdicts name the Pipfile the lock was made from)
 
 
 def as_json(result: Any) -> Any:
@@ -418,8 +424,8 @@ def test_verify_in_sync_lock_passes(history: History, snap: Snap):
 
     assert result.exit_code == 0
     assert result.stdout == (
-        f"ok   HEAD ({history.short('restored')}): lock {V1_ID[:12]} in sync, "
-        "all packages pinned and hashed\n"
+        f"ok   HEAD ({history.short('restored')}): lock {V1_ID[:12]} in sync "
+        f"({TODAY}), all packages pinned and hashed\n"
         f"1 revision(s) checked, 0 failed (pipenv {PIPENV})\n"
         f"{NOTE}\n"
     )
@@ -439,9 +445,12 @@ def test_verify_stale_lock_fails_naming_the_revision(empty_history: History, sna
     locked = lock_doc("requests-v1")["_meta"]["hash"]["sha256"]
     assert check["locked_hash"] == locked
     assert check["pipfile_hash"] not in (None, locked)
+    assert check["era"] is None
     assert result.stdout.splitlines() == [
         f"FAIL HEAD ({h.short('edit Pipfile only')}): Pipfile.lock ({locked[-6:]}) is out of "
-        f"date with the Pipfile ({check['pipfile_hash'][-6:]}); run `pipenv lock` and commit both",
+        f"date with the Pipfile ({check['pipfile_hash'][-6:]}) under every pipenv hash era: "
+        f"the lock was made from the Pipfile of {h.short('locked')}; the Pipfile changed since "
+        f"in {h.short('edit Pipfile only')} (+six); run `pipenv lock` and commit both",
         f"1 revision(s) checked, 1 failed (pipenv {PIPENV})",
         NOTE,
     ]
@@ -510,17 +519,22 @@ def test_verify_all_checks_every_lock_and_pipfile_commit(history: History, snap:
     stale = next(r for r in doc["revisions"] if r["revision"] == history.shas["pipfile-only"])
     s = history.short
     assert result.stdout.splitlines() == [
-        f"ok   {s('restored')}: lock {V1_ID[:12]} in sync, all packages pinned and hashed",
+        f"ok   {s('restored')}: lock {V1_ID[:12]} in sync ({TODAY}), "
+        "all packages pinned and hashed",
         f"skip {s('deleted')}: no lock at this revision",
         f"FAIL {s('broken')}: Pipfile.lock at {s('broken')} is not valid JSON (line 4: Expecting "
         "property name enclosed in double quotes). Fix the file or regenerate it with "
         "`pipenv lock`.",
         f"FAIL {s('pipfile-only')}: Pipfile.lock ({stale['locked_hash'][-6:]}) is out of date "
-        f"with the Pipfile ({stale['pipfile_hash'][-6:]}); run `pipenv lock` and commit both",
-        f"ok   v3 ({s('rehash')}): lock {doc['revisions'][4]['lock_id'][:12]} in sync, "
+        f"with the Pipfile ({stale['pipfile_hash'][-6:]}) under every pipenv hash era: the lock "
+        f"was made from the Pipfile of {s('v2')}; the Pipfile changed since in "
+        f"{s('pipfile-only')} (+six); run `pipenv lock` and commit both",
+        f"ok   v3 ({s('rehash')}): lock {doc['revisions'][4]['lock_id'][:12]} in sync "
+        f"({TODAY}), all packages pinned and hashed",
+        f"ok   v2 ({s('v2')}): lock {V2_ID[:12]} in sync ({TODAY}), "
         "all packages pinned and hashed",
-        f"ok   v2 ({s('v2')}): lock {V2_ID[:12]} in sync, all packages pinned and hashed",
-        f"ok   v1 ({s('v1')}): lock {V1_ID[:12]} in sync, all packages pinned and hashed",
+        f"ok   v1 ({s('v1')}): lock {V1_ID[:12]} in sync ({TODAY}), "
+        "all packages pinned and hashed",
         f"7 revision(s) checked, 2 failed (pipenv {PIPENV})",
         NOTE,
     ]

@@ -352,13 +352,20 @@ def _doc_with_entry(entry: Any) -> str:
         ),
         (
             _doc_with_spec(7),
-            "X uses pipfile-spec 7, which snap does not know (known: 6). "
-            "Regenerate the lock with a current pipenv or upgrade snap.",
+            "X uses pipfile-spec 7, newer than snap knows; snap reads spec 6 and later "
+            "(pipenv 8 and later). Upgrade snap, or lock again with pipenv 8 or later.",
         ),
         (
             _doc_with_spec(None),
-            "X uses pipfile-spec None, which snap does not know (known: 6). "
-            "Regenerate the lock with a current pipenv or upgrade snap.",
+            "X has no pipfile-spec: written by pipenv before 5.3 (2017); snap reads spec 6 "
+            "and later (pipenv 8 and later). Regenerate the lock, or lock again with pipenv 8 "
+            "or later.",
+        ),
+        (
+            _doc_with_spec(4),
+            "X uses pipfile-spec 4: written by pipenv 5.3–7 (September 2017); snap reads spec 6 "
+            "and later (pipenv 8 and later). Regenerate the lock, or lock again with pipenv 8 "
+            "or later.",
         ),
         (
             _doc_with_entry("==2.32.3"),
@@ -377,6 +384,7 @@ def _doc_with_entry(entry: Any) -> str:
         "default not an object",
         "spec 7",
         "spec missing",
+        "spec 4",
         "entry not an object",
     ],
 )
