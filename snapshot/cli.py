@@ -105,23 +105,31 @@ def cli(
     default=True,
     help="Ask the Docker engine which snapshots have an image (default: yes).",
 )
+@click.option("--wide", is_flag=True, help="Never shorten subjects or tags to the terminal.")
 @json_option
 @click.pass_context
-def list_command(ctx: click.Context, images: bool, as_json: bool) -> None:
+def list_command(ctx: click.Context, images: bool, wide: bool, as_json: bool) -> None:
     """List every snapshot: each commit that changed the lock, newest first.
+
+    Dates are in UTC. Long subjects and tag lists are shortened to fit the terminal
+    (COLUMNS or its width); --wide shows them whole.
 
     \b
     Example:
       snap list
+      snap list --wide | less -S
       snap --repo ../model-api list --json
     """
+    import shutil
+
     from snapshot import render, snapshots
 
     result = snapshots.list_snapshots(settings_of(ctx), with_images=images)
+    width = None if wide else shutil.get_terminal_size().columns
     emit(
         render.render_json(render.snapshots_doc(result))
         if as_json
-        else render.snapshots_table(result)
+        else render.snapshots_table(result, width)
     )
 
 

@@ -15,7 +15,8 @@ ADDED = "added"
 REMOVED = "removed"
 UPGRADED = "upgraded"
 DOWNGRADED = "downgraded"
-REHASHED = "rehashed"
+REHASHED = "rehashed"  # same version, hashes removed or replaced: the files changed
+HASHES_ADDED = "hashes-added"  # same version, new files published beside the old ones
 CHANGED = "changed"
 
 
@@ -52,6 +53,10 @@ class EnvironmentDiff:
     def rehashed(self) -> tuple[PackageChange, ...]:
         return tuple(c for c in self.packages if c.change == REHASHED)
 
+    @property
+    def hashes_added(self) -> tuple[PackageChange, ...]:
+        return tuple(c for c in self.packages if c.change == HASHES_ADDED)
+
 
 def _compare_versions(old: str, new: str) -> int:
     """-1/0/1 by PEP 440; plain string order only when either is not PEP 440."""
@@ -65,6 +70,7 @@ def _compare_versions(old: str, new: str) -> int:
 
 _OTHER_FIELDS = (
     "markers",
+    "extras",
     "index",
     "git",
     "hg",
@@ -83,8 +89,19 @@ def _field_changes(old: Package, new: Package) -> list[str]:
     for key in _OTHER_FIELDS:
         a, b = old.field(key), new.field(key)
         if a != b:
-            notes.append(f"{key}: {a!r} -> {b!r}")
+            notes.append(
+                _extras_note(old.name, a, b) if key == "extras" else f"{key}: {a!r} -> {b!r}"
+            )
     return notes
+
+
+def _extras_note(name: str, old: list[str] | None, new: list[str] | None) -> str:
+    """``extras: requests[socks] -> requests``: how a user writes the requirement."""
+
+    def spelled(extras: list[str] | None) -> str:
+        return f"{name}[{','.join(extras)}]" if extras else name
+
+    return f"extras: {spelled(old)} -> {spelled(new)}"
 
 
 def compare_packages(
@@ -112,9 +129,16 @@ def compare_packages(
     if old.hashes != new.hashes and same_version:
         removed = len(set(old.hashes) - set(new.hashes))
         added = len(set(new.hashes) - set(old.hashes))
-        notes.insert(0, f"same version, artifact hashes changed: {removed} removed, {added} added")
+        if removed:
+            kind = REHASHED
+            notes.insert(
+                0, f"same version, artifact hashes changed: {removed} removed, {added} added"
+            )
+        else:
+            kind = HASHES_ADDED
+            notes.insert(0, f"same version, {added} artifact hash(es) added, none removed")
         return PackageChange(
-            category, new.name, old.display_version, new.display_version, REHASHED, "; ".join(notes)
+            category, new.name, old.display_version, new.display_version, kind, "; ".join(notes)
         )
     if notes:
         return PackageChange(

@@ -68,6 +68,14 @@ class DeployError(SnapError):
     """A deploy or rollback failed; what was serving keeps serving."""
 
 
+class InvalidLock(LockError):
+    """A lock file snap cannot read; SHORT names why in a few words (for tables)."""
+
+    def __init__(self, what: str, todo: str, *, short: str) -> None:
+        self.short = short
+        super().__init__(what, todo)
+
+
 class PipfileUnreadable(LockError):
     """Today's pipenv cannot parse a Pipfile; REASON says why in pipenv's words."""
 

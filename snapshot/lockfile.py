@@ -2,8 +2,9 @@
 
 The lock id is what names an environment everywhere in snap (image tags, labels, the
 history). It is a sha256 over a canonical serialisation of exactly what decides the
-installed set: each default package's normalised name, version, sorted hashes, markers
-and index / VCS / path fields, plus ``_meta.requires`` and the source URLs. It is
+installed set: each default package's normalised name, version, sorted hashes, markers,
+extras and index / VCS / path fields, plus ``_meta.requires`` and the source URLs. Extras
+belong in it because they change what gets installed: ``requests[socks]`` brings PySocks. It is
 deliberately NOT ``_meta.hash.sha256``: pipenv computes that from the Pipfile alone, so
 two locks with different pins can share it.
 """
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapshot.errors import LockError
+from snapshot.errors import InvalidLock
 from snapshot.revision import short_id
 
 # Pipenv has written pipfile-spec 6 since 2018; a different number means a format
@@ -28,7 +29,7 @@ KNOWN_PIPFILE_SPECS = frozenset({6})
 # The entry fields that decide what gets installed, besides version and hashes.
 VCS_FIELDS = ("git", "hg", "svn", "bzr")
 SOURCE_FIELDS = ("index", *VCS_FIELDS, "ref", "subdirectory", "path", "file", "editable")
-ID_FIELDS = ("version", "hashes", "markers", *SOURCE_FIELDS)
+ID_FIELDS = ("version", "hashes", "markers", "extras", *SOURCE_FIELDS)
 
 # Bounds on what snap parses, so one hostile commit cannot exhaust memory or the stack
 # (json.loads recurses once per nesting level). Pipenv writes 4 levels of nesting, tens of
@@ -54,7 +55,8 @@ _BRACKET = re.compile(rb"[\[\]{}]")
 REGENERATE = "Regenerate it with `pipenv lock`"
 
 # Bump when the canonical form changes: every cached summary keyed by it is then stale.
-LOCK_ID_VERSION = 1
+# 2: an entry's extras are part of the id (a lock without extras keeps its id).
+LOCK_ID_VERSION = 2
 # Bump when what parse_lock accepts changes: a cached summary may call a lock valid that
 # the current rules refuse (2: limits and grammar checks).
 LOCK_RULES_VERSION = 2
@@ -162,26 +164,39 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         detail = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
-        raise LockError(
+        raise InvalidLock(
             f"{where} is not valid JSON ({detail})",
             "Fix the file or regenerate it with `pipenv lock`",
+            short="not JSON",
         ) from e
     if not isinstance(doc, dict):
-        raise LockError(f"{where} is not a JSON object", "Regenerate it with `pipenv lock`")
+        raise InvalidLock(
+            f"{where} is not a JSON object", "Regenerate it with `pipenv lock`", short="not a lock"
+        )
     meta = doc.get("_meta")
     if not isinstance(meta, dict):
-        raise LockError(f"{where} has no `_meta` section", "Regenerate it with `pipenv lock`")
+        raise InvalidLock(
+            f"{where} has no `_meta` section", "Regenerate it with `pipenv lock`", short="no _meta"
+        )
     if not isinstance(doc.get("default"), dict):
-        raise LockError(f"{where} has no `default` section", "Regenerate it with `pipenv lock`")
+        raise InvalidLock(
+            f"{where} has no `default` section",
+            "Regenerate it with `pipenv lock`",
+            short="no default",
+        )
     spec = meta.get("pipfile-spec")
     if spec not in KNOWN_PIPFILE_SPECS:
         todo = "Upgrade snap" if isinstance(spec, int) and spec > 6 else "Regenerate the lock"
-        raise LockError(
-            f"{where} {spec_name(spec)}", f"{todo}, or lock again with pipenv 8 or later"
+        raise InvalidLock(
+            f"{where} {spec_name(spec)}",
+            f"{todo}, or lock again with pipenv 8 or later",
+            short="pipenv <5.3 format" if spec is None else f"pipfile-spec {spec}",
         )
     requires = meta.get("requires") or {}
     if not isinstance(requires, dict):
-        raise LockError(f"{where} has a malformed `_meta.requires`", "Regenerate it")
+        raise InvalidLock(
+            f"{where} has a malformed `_meta.requires`", "Regenerate it", short="bad _meta"
+        )
     python_version = _python(requires, "python_version", _PYTHON_VERSION, where)
     python_full_version = _python(requires, "python_full_version", _PYTHON_FULL_VERSION, where)
     sources = _sources(meta.get("sources") or [], where)
@@ -201,15 +216,16 @@ def parse_lock(data: bytes | str, where: str = "Pipfile.lock") -> LockFile:
     )
 
 
-def size_error(size: int, where: str) -> LockError | None:
+def size_error(size: int, where: str) -> InvalidLock | None:
     """The error for a lock of SIZE bytes when that is beyond the limit (checked before a
     blob is read, so a huge commit is never loaded)."""
     if size <= MAX_LOCK_BYTES:
         return None
-    return LockError(
+    return InvalidLock(
         f"{where} is {size / 1e6:.1f} MB, more than the "
         f"{MAX_LOCK_BYTES // (1024 * 1024)} MiB snap reads",
         REGENERATE,
+        short="too large",
     )
 
 
@@ -224,9 +240,10 @@ def _check_bounds(raw: bytes, where: str) -> None:
         if m.group() in (b"[", b"{"):
             depth += 1
             if depth > MAX_DEPTH:
-                raise LockError(
+                raise InvalidLock(
                     f"{where} is nested deeper than {MAX_DEPTH} levels (a Pipfile.lock has 4)",
                     REGENERATE,
+                    short="too deep",
                 )
         else:
             depth -= 1
@@ -238,8 +255,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:56] + "...'"
 
 
-def _grammar_error(where: str, what: str, value: Any, owner: str, why: str) -> LockError:
-    return LockError(f"{where} has an invalid {what} {_shown(value)}{owner} ({why})", REGENERATE)
+def _grammar_error(where: str, what: str, value: Any, owner: str, why: str) -> InvalidLock:
+    return InvalidLock(
+        f"{where} has an invalid {what} {_shown(value)}{owner} ({why})",
+        REGENERATE,
+        short=f"bad {what.strip('`')}",
+    )
 
 
 def _python(
@@ -255,10 +276,16 @@ def _python(
 
 def _sources(raw: Any, where: str) -> tuple[Source, ...]:
     if not isinstance(raw, list):
-        raise LockError(f"{where} has a malformed `_meta.sources` (not a list)", "Regenerate it")
+        raise InvalidLock(
+            f"{where} has a malformed `_meta.sources` (not a list)",
+            "Regenerate it",
+            short="bad _meta",
+        )
     if len(raw) > MAX_SOURCES:
-        raise LockError(
-            f"{where} has {len(raw)} sources, more than the {MAX_SOURCES} snap reads", REGENERATE
+        raise InvalidLock(
+            f"{where} has {len(raw)} sources, more than the {MAX_SOURCES} snap reads",
+            REGENERATE,
+            short="too many sources",
         )
     sources = []
     for s in raw:
@@ -291,12 +318,17 @@ def _str_or_none(value: Any) -> str | None:
 
 def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
     if not isinstance(section, dict):
-        raise LockError(f"{where} has a malformed `{category}` section", "Regenerate it")
+        raise InvalidLock(
+            f"{where} has a malformed `{category}` section",
+            "Regenerate it",
+            short=f"bad {category}",
+        )
     if len(section) > MAX_PACKAGES:
-        raise LockError(
+        raise InvalidLock(
             f"{where} has {len(section)} packages in `{category}`, more than the "
             f"{MAX_PACKAGES} snap reads",
             REGENERATE,
+            short="too many packages",
         )
     packages = []
     for raw_name, entry in section.items():
@@ -305,9 +337,10 @@ def _packages(section: Any, where: str, category: str) -> tuple[Package, ...]:
                 where, "package name", raw_name, f" in `{category}`", "not a PEP 508 name"
             )
         if not isinstance(entry, Mapping):
-            raise LockError(
+            raise InvalidLock(
                 f"{where} has a malformed entry for {raw_name!r} in `{category}`",
                 "Regenerate it with `pipenv lock`",
+                short=f"bad entry {raw_name}",
             )
         packages.append(_package(raw_name, entry, f"{where}", f" for {raw_name} in `{category}`"))
     packages.sort(key=lambda p: p.name)
@@ -343,14 +376,16 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
 
     raw_hashes = entry.get("hashes") or []
     if not isinstance(raw_hashes, list):
-        raise LockError(
+        raise InvalidLock(
             f"{where} has a malformed `hashes` list for {raw_name!r}",
             "Regenerate it with `pipenv lock`",
+            short=f"bad entry {raw_name}",
         )
     if len(raw_hashes) > MAX_HASHES:
-        raise LockError(
+        raise InvalidLock(
             f"{where} has {len(raw_hashes)} hashes{owner}, more than the {MAX_HASHES} snap reads",
             REGENERATE,
+            short="too many hashes",
         )
     for h in raw_hashes:
         if not (isinstance(h, str) and _is_hash(h)):
@@ -376,6 +411,10 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
     for key in ID_FIELDS:
         if key in entry and entry[key] is not None:
             fields[key] = list(hashes) if key == "hashes" else entry[key]
+    # Extras are a set of names: order and spelling (PEP 503) do not change the install.
+    fields.pop("extras", None)
+    if extras:
+        fields["extras"] = sorted({canonicalize_name(x) for x in extras})
     vcs_kind = next((k for k in VCS_FIELDS if entry.get(k)), None)
     vcs = f"{vcs_kind}+{entry[vcs_kind]}" if vcs_kind and "+" not in str(entry[vcs_kind]) else None
     if vcs_kind and vcs is None:

@@ -17,8 +17,12 @@ history and the libraries it used:
 - ``normalised-2026`` (2026.4 and later): package names PEP 503-normalised first. snap
   does not re-implement this one: the installed pipenv computes it (adapters/pipenv.py).
 
-pipenv before 11.9 also expanded ``$VARIABLES`` of the locking machine's environment
-into the hashed values; that cannot be reproduced, so such Pipfiles hash unexpanded.
+Two things of the locking machine cannot be reproduced, so snap assumes the common case:
+pipenv before 11.9 expanded ``$VARIABLES`` of its environment into the hashed values
+(snap hashes them unexpanded), and from 2022.9.20 a Pipfile without ``[[source]]`` was
+hashed with that machine's default index (``PIPENV_TEST_INDEX``, from 2023.2 pip.conf's
+``index-url``) where snap assumes PyPI. Today's pipenv does the same with THIS machine's
+pip configuration, so its own hash (the current era) follows it.
 
 The older eras are small pure functions over the Pipfile's TOML (``tomllib``: the
 ``toml`` and ``tomlkit`` parsers pipenv used give the same JSON for any valid Pipfile).

@@ -71,16 +71,20 @@ def snapshots_doc(result: SnapshotList) -> dict[str, Any]:
     }
 
 
-def snapshots_table(result: SnapshotList) -> str:
+def snapshots_table(result: SnapshotList, width: int | None = None) -> str:
+    """The list as a table; with WIDTH, subjects then tags are shortened to fit it."""
     if not result.snapshots:
         return f"No commits change {result.lockfile} in {result.repo}."
     rows = []
     for s in result.snapshots:
-        lock = {"deleted": "(deleted)", "invalid": "(invalid)"}.get(s.status, _short(s.lock_id))
+        if s.status == "invalid":
+            lock = f"(invalid: {s.reason})" if s.reason else "(invalid)"
+        else:
+            lock = "(deleted)" if s.status == "deleted" else _short(s.lock_id)
         rows.append(
             [
                 short_id(s.revision),
-                s.date,
+                utc_minute(s.date),
                 ", ".join(s.tags),
                 lock,
                 s.python or "-",
@@ -90,7 +94,43 @@ def snapshots_table(result: SnapshotList) -> str:
             ]
         )
     headers = ["REVISION", "DATE", "TAGS", "LOCK ID", "PYTHON", "PKGS", "IMAGE", "SUBJECT"]
+    if width is not None:
+        rows = fit_columns(rows, headers, width, shrink=(7, 2))
     return render_table(rows, headers)
+
+
+def utc_minute(iso: str) -> str:
+    """An ISO 8601 time with any offset as UTC to the minute: ``2024-01-05T11:00Z``."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    except ValueError:
+        return iso
+
+
+# A shortened column keeps at least this many characters (the last one is "…").
+MIN_SHORTENED = 12
+
+
+def fit_columns(
+    rows: list[list[str]], headers: Sequence[str], width: int, shrink: Sequence[int]
+) -> list[list[str]]:
+    """ROWS with the SHRINK columns (in that order) cut to make a table of at most WIDTH."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width  # tabulate puts 2 spaces between
+    limits = list(widths)
+    for i in shrink:
+        if excess <= 0:
+            break
+        floor = max(MIN_SHORTENED, len(headers[i]))
+        cut = min(excess, max(0, widths[i] - floor))
+        limits[i] -= cut
+        excess -= cut
+    return [
+        [c if len(c) <= limits[i] else c[: limits[i] - 1] + "…" for i, c in enumerate(r)]
+        for r in rows
+    ]
 
 
 # -- show ------------------------------------------------------------------------------
@@ -205,6 +245,12 @@ def diff_text(diff: EnvironmentDiff, dev: bool) -> str:
         lines.append(
             f"WARNING: artifact hashes changed without a version change: {names}. "
             "The same version now resolves to different files; check where they came from."
+        )
+    if diff.hashes_added:
+        names = ", ".join(f"{c.name} {c.new}" for c in diff.hashes_added)
+        lines.append(
+            f"note: new artifact hashes for the same version, none removed: {names} "
+            "(files published since the earlier lock; every earlier file is still allowed)."
         )
     if diff.packages:
         headers = ["NAME", "OLD", "NEW", "CHANGE", "DETAIL"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
-from snapshot.errors import LockError
+from snapshot.errors import InvalidLock, LockError
 from snapshot.lockfile import LockFile, parse_lock, size_error
 from snapshot.revision import CommitInfo, Revision, short_id
 from snapshot.summary_cache import LockSummary, LockSummaryCache
@@ -36,6 +36,7 @@ class Snapshot:
     packages: int | None
     error: str | None
     image: str | None = None  # app image on this Docker host, when one is built
+    reason: str | None = None  # why the lock is invalid, in a few words
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def summarize(data: bytes, where: str) -> LockSummary:
     try:
         lock = parse_lock(data, where)
     except LockError as e:
-        return LockSummary(lock_id=None, python=None, packages=None, error=e.message)
+        reason = e.short if isinstance(e, InvalidLock) else None
+        return LockSummary(lock_id=None, python=None, packages=None, error=e.message, reason=reason)
     return LockSummary(
         lock_id=lock.lock_id, python=lock.python, packages=len(lock.default), error=None
     )
@@ -131,6 +133,7 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
                     packages=summary.packages,
                     error=summary.error,
                     image=images.get(commit.sha),
+                    reason=summary.reason,
                 )
             )
         cache.save()

@@ -28,6 +28,7 @@ class LockSummary:
     python: str | None
     packages: int | None
     error: str | None  # set when the blob is not a valid lock
+    reason: str | None = None  # the error in a few words, for the table
 
 
 class LockSummaryCache:

@@ -100,21 +100,30 @@ class GitRepository:
     # -- revisions -------------------------------------------------------------------
 
     def resolve(self, rev: str) -> CommitInfo:
-        """The commit REV names: anything ``git rev-parse`` accepts."""
+        """The commit REV names: anything ``git rev-parse`` resolves to one commit.
+
+        Tags (peeled), short shas, ``HEAD~2``, ``main@{1}``, ``@{-1}`` (the branch checked
+        out before), ``:/message`` (the newest commit whose message matches). A range
+        (``v1..v2``, ``^v1``) or a path (``v1:Pipfile``, ``Pipfile``) is refused by name.
+        """
         if not rev or rev.startswith("-"):
             raise GitError(f"unknown revision '{rev}'", "Pass a sha, tag, branch or HEAD~N")
+        one = "Pass one revision: a sha, tag, branch, HEAD~N, :/message or @{-1}"
+        if not rev.startswith(":/") and (
+            ".." in rev or rev.startswith("^") or rev.endswith(("^!", "^@")) or "^-" in rev
+        ):
+            raise GitError(f"'{rev}' is a range of commits, not one revision", one)
         try:
-            # rev-parse --verify names exactly one object: ranges such as v1..v2 are refused.
-            sha = self._repo.git.rev_parse("--verify", "--end-of-options", f"{rev}^{{commit}}")
-            if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha):  # e.g. "^v1" negates
-                raise GitCommandError(["git", "rev-parse", rev], 1, b"not a single commit")
-            out = self._repo.git.log("-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", sha, "--")
+            # --verify names exactly one object; peeling it then proves it is a commit.
+            obj = self._repo.git.rev_parse("--verify", "--quiet", "--end-of-options", rev)
         except GitCommandError as e:
             if not self._has_commits():
                 raise GitError(
                     f"the repository {self.root} has no commits yet",
                     "Commit a Pipfile and Pipfile.lock first",
                 ) from e
+            if (self.root / rev).exists():
+                raise GitError(f"'{rev}' is a path, not a revision", one) from e
             if self._is_shallow():
                 raise GitError(
                     f"unknown revision '{rev}' in this shallow clone (its history is cut off)",
@@ -124,6 +133,13 @@ class GitRepository:
                 f"unknown revision '{rev}'",
                 "Check the name with `git log --oneline` or `git tag`",
             ) from e
+        try:
+            sha = self._repo.git.rev_parse("--verify", "--quiet", f"{obj}^{{commit}}")
+        except GitCommandError as e:
+            kind = self._repo.git.cat_file("-t", obj)
+            what = {"blob": "a file", "tree": "a directory"}.get(kind, f"a {kind}")
+            raise GitError(f"'{rev}' names {what}, not a commit", one) from e
+        out = self._repo.git.log("-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", sha, "--")
         sha, date, subject = out.split(_FIELD, 2)
         return CommitInfo(sha=sha, date=date, subject=subject)
 

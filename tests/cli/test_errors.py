@@ -116,15 +116,32 @@ def test_unknown_revision(history: History, snap: Snap, args: list[str]):
     assert_error(snap("--repo", history.path, *args), UNKNOWN)
 
 
-@pytest.mark.parametrize("rev", ["HEAD..HEAD", "^v1", "v1..v2"])
+ONE = "Pass one revision: a sha, tag, branch, HEAD~N, :/message or @{-1}."
+
+
+@pytest.mark.parametrize("rev", ["HEAD..HEAD", "^v1", "v1..v2", "v1...v2", "HEAD^!"])
 def test_a_range_is_not_a_revision(history: History, snap: Snap, rev: str):
     # git log accepts ranges; a revision argument must name exactly one commit.
     result = snap("--repo", history.path, "show", rev)
 
-    assert_error(
-        result,
-        f"Error: unknown revision '{rev}'. Check the name with `git log --oneline` or `git tag`.\n",
-    )
+    assert_error(result, f"Error: '{rev}' is a range of commits, not one revision. {ONE}\n")
+
+
+@pytest.mark.parametrize(
+    ("rev", "what"),
+    [("v1:Pipfile", "'v1:Pipfile' names a file"), ("v1:", "'v1:' names a directory")],
+)
+def test_a_file_of_a_revision_is_not_a_revision(history: History, snap: Snap, rev: str, what: str):
+    result = snap("--repo", history.path, "show", rev)
+
+    assert_error(result, f"Error: {what}, not a commit. {ONE}\n")
+
+
+def test_a_path_is_not_a_revision(history: History, snap: Snap):
+    # README.md is in the work tree, and no branch or tag has that name.
+    result = snap("--repo", history.path, "show", "README.md")
+
+    assert_error(result, f"Error: 'README.md' is a path, not a revision. {ONE}\n")
 
 
 def test_revision_beyond_the_first_commit(history: History, snap: Snap):
@@ -256,7 +273,7 @@ def test_malformed_lock_is_listed_as_invalid_not_an_error(empty_history: History
 
     assert result.exit_code == 0
     assert result.stderr == ""
-    assert "(invalid)" in result.stdout.splitlines()[2]
+    assert "(invalid: no _meta)" in result.stdout.splitlines()[2]
 
 
 def test_wrongly_typed_lock_field_is_listed_as_invalid_not_a_crash(
@@ -271,7 +288,7 @@ def test_wrongly_typed_lock_field_is_listed_as_invalid_not_a_crash(
     result = snap("--repo", h.path, "list")
 
     assert result.exit_code == 0
-    assert "(invalid)" in result.stdout.splitlines()[2]
+    assert "(invalid: bad entry idna)" in result.stdout.splitlines()[2]
 
 
 def test_pipfile_missing_beside_the_lock(empty_history: History, snap: Snap):

@@ -107,12 +107,13 @@ def test_list_table_shows_one_row_per_snapshot(history: History, snap: Snap):
     assert [r[0] for r in rows] == [
         history.short(n) for n in ("restored", "deleted", "broken", "rehash", "v2", "v1")
     ]
+    # The history's commits are at 12:00 +00:00 on consecutive days: shown in UTC.
     assert [r[1] for r in rows] == [
-        history.date(n) for n in ("restored", "deleted", "broken", "rehash", "v2", "v1")
+        history.date(n)[:16] + "Z" for n in ("restored", "deleted", "broken", "rehash", "v2", "v1")
     ]
     assert rows[0][2:5] == [V1_ID[:12], "3.11", "5"]
     assert rows[1][2] == "(deleted)"
-    assert rows[2][2] == "(invalid)"
+    assert rows[2][2:4] == ["(invalid:", "not"]  # "(invalid: not JSON)"
     assert rows[3][2] == "v3"
     assert rows[4][2:4] == ["v2", V2_ID[:12]]
     assert rows[5][2:6] == ["v1", V1_ID[:12], "3.11", "5"]

@@ -161,17 +161,38 @@ def test_resolve_short_sha_and_annotated_tag(merged: History):
     assert merged.repo.resolve("release").sha == sha
 
 
-@pytest.mark.parametrize(
-    "rev",
-    # A range or a negation is not one revision, whether it selects no commit or some.
-    ["nope", "HEAD~99", "v1:Pipfile", "", "main..feature", "feature..main", "^v1"],
-)
+@pytest.mark.parametrize("rev", ["nope", "HEAD~99", ""])
 def test_resolve_unknown(merged: History, rev: str):
     with pytest.raises(GitError) as info:
         merged.repo.resolve(rev)
 
     assert info.value.what == f"unknown revision '{rev}'"
     assert info.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("rev", "what"),
+    # A range or a negation is not one revision, whether it selects no commit or some.
+    [
+        ("main..feature", "is a range of commits, not one revision"),
+        ("feature..main", "is a range of commits, not one revision"),
+        ("^v1", "is a range of commits, not one revision"),
+        ("v1:Pipfile", "names a file, not a commit"),
+    ],
+)
+def test_resolve_refuses_ranges_and_files(merged: History, rev: str, what: str):
+    with pytest.raises(GitError) as info:
+        merged.repo.resolve(rev)
+
+    assert info.value.what == f"'{rev}' {what}"
+
+
+def test_resolve_message_search_and_previous_branch(merged: History):
+    git(merged.path, "checkout", "-q", "feature")
+    git(merged.path, "checkout", "-q", "main")
+
+    assert merged.repo.resolve("@{-1}").sha == git(merged.path, "rev-parse", "feature").strip()
+    assert merged.repo.resolve(":/feature: v2").sha == merged.shas["feature: v2"]
 
 
 def test_resolve_in_a_repository_without_commits(tmp_path: Path):

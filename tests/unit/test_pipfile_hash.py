@@ -14,6 +14,10 @@ import pytest
 from snapshot.pipfile import pipfile_changes
 from snapshot.pipfile_hash import ERA_BY_ID, EraMatch, legacy_hashes, match_eras
 
+PLETTE_DEFAULT_SOURCE = (
+    '[[source]]\nname = "pypi"\nurl = "https://pypi.org/simple"\nverify_ssl = true\n'
+)
+
 PIPFILES = {
     "no source": '[packages]\nFlask = "==3.0.3"\n',
     "source and requires": (
@@ -29,8 +33,12 @@ PIPFILES = {
 
 
 @pytest.mark.parametrize("text", PIPFILES.values(), ids=PIPFILES.keys())
-def test_the_plette_era_is_plettes_own_hash(text: str):
-    from pipenv.vendor.plette import Pipfile
+def test_the_plette_era_is_plettes_own_hash(text: str, monkeypatch: pytest.MonkeyPatch):
+    from pipenv.vendor.plette import Pipfile, pipfiles
+
+    # pipenv's Project replaces plette's default source with this machine's index (from
+    # pip.conf); plette's own default is PyPI, which is what snap assumes.
+    monkeypatch.setattr(pipfiles, "DEFAULT_SOURCE_TOML", PLETTE_DEFAULT_SOURCE)
 
     expected = Pipfile.load(io.StringIO(text)).get_hash().value
 
