@@ -116,21 +116,25 @@ MIN_SHORTENED = 12
 def fit_columns(
     rows: list[list[str]], headers: Sequence[str], width: int, shrink: Sequence[int]
 ) -> list[list[str]]:
-    """ROWS with the SHRINK columns (in that order) cut to make a table of at most WIDTH."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    excess = sum(widths) + 2 * (len(widths) - 1) - width  # tabulate puts 2 spaces between
-    limits = list(widths)
-    for i in shrink:
+    """ROWS with the SHRINK columns (in that order) cut so the table is at most WIDTH wide."""
+    limits = {i: max(len(r[i]) for r in rows) for i in shrink}
+    for _ in range(3):  # tabulate pads headers; measure the real table, not a guess
+        cut = [
+            [
+                c[: limits[i] - 1] + "…" if i in limits and len(c) > limits[i] else c
+                for i, c in enumerate(r)
+            ]
+            for r in rows
+        ]
+        excess = max(len(line) for line in render_table(cut, headers).splitlines()) - width
         if excess <= 0:
-            break
-        floor = max(MIN_SHORTENED, len(headers[i]))
-        cut = min(excess, max(0, widths[i] - floor))
-        limits[i] -= cut
-        excess -= cut
-    return [
-        [c if len(c) <= limits[i] else c[: limits[i] - 1] + "…" for i, c in enumerate(r)]
-        for r in rows
-    ]
+            return cut
+        for i in shrink:
+            floor = max(MIN_SHORTENED, len(headers[i]))
+            step = min(excess, max(0, limits[i] - floor))
+            limits[i] -= step
+            excess -= step
+    return cut
 
 
 # -- show ------------------------------------------------------------------------------
