@@ -101,6 +101,7 @@ def summarise(repo: Path, doc: dict[str, Any], seconds: float) -> dict[str, Any]
         "counts": dict(counts),
         "in_sync_by_era": dict(eras.most_common()),
         "in_sync_only_under_an_older_era": older_only,
+        "stale_under_today_alone": older_only + counts["stale"],
         "stale_by_basis": dict(basis.most_common()),
         "stale": stale,
     }
@@ -118,6 +119,9 @@ def render(summary: dict[str, Any], list_stale: bool) -> str:
     lines.append(
         f"    in sync only under an older era (today's pipenv says stale) "
         f"{summary['in_sync_only_under_an_older_era']:>5}"
+    )
+    lines.append(
+        f"  {'stale under today’s pipenv hash alone':<40} {summary['stale_under_today_alone']:>5}"
     )
     for basis, n in summary["stale_by_basis"].items():
         lines.append(f"    stale, {basis:<51} {n:>5}")

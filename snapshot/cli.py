@@ -211,10 +211,12 @@ def diff_command(
 def verify_command(ctx: click.Context, rev: str, all_revisions: bool, as_json: bool) -> None:
     """Check that the lock at REV (default HEAD) would pass `pipenv install --deploy`.
 
-    The lock must be in sync with the Pipfile of the same revision (by the installed
-    pipenv's own hash), hold every package of the Pipfile, and pin every default package
-    with == and a sha256 hash. A lock records no package's own dependencies: `snap build`
-    checks those in the image. Exit 0 when every revision passes, 1 otherwise.
+    The lock must be in sync with the Pipfile of the same revision under the
+    Pipfile-hash algorithm of some pipenv era (today's computed by the installed
+    pipenv itself; a stale lock is traced to the earlier Pipfile it was made from),
+    hold every package of the Pipfile, and pin every default package with == and a
+    sha256 hash. A lock records no package's own dependencies: `snap build` checks
+    those in the image. Exit 0 when every revision passes, 1 otherwise.
 
     \b
     Example:
