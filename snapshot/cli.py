@@ -99,6 +99,18 @@ def cli(
     ctx.obj = with_flags(load_settings(repo, config=config_path), lockfile=lockfile)
 
 
+def terminal_width() -> int | None:
+    """COLUMNS, else the terminal's width; None (no limit) when stdout is no terminal."""
+    import os
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 @cli.command("list")
 @click.option(
     "--images/--no-images",
@@ -112,7 +124,7 @@ def list_command(ctx: click.Context, images: bool, wide: bool, as_json: bool) ->
     """List every snapshot: each commit that changed the lock, newest first.
 
     Dates are in UTC. Long subjects and tag lists are shortened to fit the terminal
-    (COLUMNS or its width); --wide shows them whole.
+    (COLUMNS, else its width; output to a pipe is not shortened); --wide shows them whole.
 
     \b
     Example:
@@ -120,12 +132,10 @@ def list_command(ctx: click.Context, images: bool, wide: bool, as_json: bool) ->
       snap list --wide | less -S
       snap --repo ../model-api list --json
     """
-    import shutil
-
     from snapshot import render, snapshots
 
     result = snapshots.list_snapshots(settings_of(ctx), with_images=images)
-    width = None if wide else shutil.get_terminal_size().columns
+    width = None if wide else terminal_width()
     emit(
         render.render_json(render.snapshots_doc(result))
         if as_json

@@ -187,3 +187,12 @@ def test_list_dates_are_utc_whatever_the_committer_offset(empty_history: History
     lines = snap("--repo", h.path, "list", "--no-images").stdout.splitlines()
 
     assert [line.split()[1] for line in lines[2:]] == ["2024-03-01T08:00Z", "2024-03-01T04:00Z"]
+
+
+def test_list_to_a_pipe_is_not_shortened(empty_history: History, snap: Snap, monkeypatch):
+    long_history(empty_history)
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    lines = snap("--repo", empty_history.path, "list", "--no-images").stdout.splitlines()
+
+    assert lines[2].endswith("a very long subject that no terminal row has room for")
