@@ -138,10 +138,28 @@ def test_a_pipfile_todays_pipenv_cannot_read_is_still_judged_by_its_era(
 
     assert line == ok(
         empty_history,
-        f"pipenv hash of 8–2026.3; pipenv {PIPENV} cannot read this Pipfile "
-        "(Unrecognized Pipfile option(s): egg)",
+        f"pipenv hash of 8–2026.3; pipenv {PIPENV} cannot read this Pipfile: "
+        "Unrecognized Pipfile option(s): egg",
     )
     assert doc["id"] == "plette-2022"
+
+
+def test_a_stale_lock_beside_a_pipfile_todays_pipenv_cannot_read(
+    empty_history: History, snap: Snap
+):
+    h = empty_history
+    pipfile = SOURCE + PACKAGES.replace('"==2.32.3"', '{version = "==2.32.3", egg = "req"}')
+    h.commit("locked", {"Pipfile": pipfile, "Pipfile.lock": lock_with_hash(sha256("x"))})
+
+    result = snap("--repo", h.path, "verify")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"FAIL HEAD ({h.short('locked')}): Pipfile.lock ({sha256('x')[-6:]}) is out of date "
+        f"with the Pipfile (pipenv {PIPENV} cannot read this Pipfile: Unrecognized Pipfile "
+        "option(s): egg) under every pipenv hash era: no earlier Pipfile of this history "
+        "matches the lock's hash either; run `pipenv lock` and commit both"
+    )
 
 
 def test_a_pipfile_that_is_not_toml_is_an_error_without_type_names(
