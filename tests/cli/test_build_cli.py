@@ -311,6 +311,29 @@ def test_a_stale_lock_is_refused_and_nothing_is_tagged(
     assert local_tags(image_name) == set()
 
 
+@pytest.mark.docker
+def test_a_lock_in_sync_under_an_older_pipenv_era_builds(
+    demo: DemoRepository, image_name: str, snap: Snap
+) -> None:
+    # pipenv before 2026.4 hashed `Flask` as written (plette's own hash is that era's);
+    # today's pipenv would refuse this lock, snap's gate knows the era and builds it.
+    import io
+
+    from pipenv.vendor.plette import Pipfile
+
+    pipfile = (demo.path / "Pipfile").read_text().replace("\nflask =", "\nFlask =")
+    lock = head_lock(demo)
+    lock["_meta"]["hash"]["sha256"] = Pipfile.load(io.StringIO(pipfile)).get_hash().value
+    assert lock["_meta"]["hash"]["sha256"] != pipfile_hash(pipfile.encode())
+    sha = commit_on(demo, {"Pipfile": pipfile, "Pipfile.lock": dump_lock(lock)}, "pipenv 2025")
+
+    result = snap("--repo", demo.path, "build", "--json", "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["image"] == f"{image_name}:{sha[:12]}"
+    assert f"{image_name}:{sha[:12]}" in local_tags(image_name)
+
+
 def test_a_stale_lock_is_refused_without_asking_docker(
     demo: DemoRepository, no_daemon: None, snap: Snap
 ) -> None:
