@@ -201,7 +201,7 @@ def test_a_stale_lock_names_the_pipfile_it_was_made_from(empty_history: History,
         "later commit(s) (requests ==2.32.3 -> *, +six); run `pipenv lock` and commit both"
     )
     # The first lock matches no Pipfile of the history at all.
-    assert result.stdout.splitlines()[-2] == (
+    assert result.stdout.splitlines()[-3] == (
         f"FAIL {h.short('locked')}: Pipfile.lock ({sha256('x')[-6:]}) is out of date with the "
         f"Pipfile ({pipfile_hash(first.encode())[-6:]}) under every pipenv hash era: no earlier "
         "Pipfile of this history matches the lock's hash either; run `pipenv lock` and "

@@ -26,16 +26,13 @@ from snapshot.lockfile import parse_lock
 V1_ID = parse_lock(lock_text("requests-v1")).lock_id
 V2_ID = parse_lock(lock_text("requests-v2")).lock_id
 PIPENV = importlib.metadata.version("pipenv")
-<<<<<<< HEAD
 NOTE = (
     "note: a Pipfile.lock does not record what its packages depend on: "
     "`snap build` checks that in the image"
 )
-=======
 # The fixture Pipfiles name a [[source]] and only normalised package names: every pipenv
 # since 8 hashes them alike.
 TODAY = "pipenv hash of 8 and later"
->>>>>>> 9528f0d (verify: a lock is in sync under the Pipfile-hash algorithm of any pipenv era; stale verdicts name the Pipfile the lock was made from)
 
 
 def as_json(result: Any) -> Any:
