@@ -354,7 +354,8 @@ def test_a_value_that_breaks_its_grammar_is_one_line_in_every_command(
     assert checked.exit_code == 1
     assert checked.stdout.splitlines()[:2] == [
         f"FAIL {bad[:12]}: Pipfile.lock at {bad[:12]} {problem}. {REGENERATE}",
-        f"ok   {good[:12]}: lock {rows[1]['lock_id'][:12]} in sync, all packages pinned and hashed",
+        f"ok   {good[:12]}: lock {rows[1]['lock_id'][:12]} in sync (pipenv hash of 8 and later), "
+        "all packages pinned and hashed",
     ]
 
 
