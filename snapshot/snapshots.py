@@ -111,7 +111,7 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
                     # the stored error names no place; it is named per commit below.
                     too_large = size_error(repo.blob_size(blob), _HERE)
                     cached = (
-                        LockSummary(None, None, None, too_large.message)
+                        LockSummary(None, None, None, too_large.message, too_large.short)
                         if too_large
                         else summarize(repo.read_blob(blob), _HERE)
                     )

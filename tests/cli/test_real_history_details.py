@@ -196,3 +196,18 @@ def test_list_to_a_pipe_is_not_shortened(empty_history: History, snap: Snap, mon
     lines = snap("--repo", empty_history.path, "list", "--no-images").stdout.splitlines()
 
     assert lines[2].endswith("a very long subject that no terminal row has room for")
+
+
+def test_list_says_in_a_few_words_why_a_lock_is_invalid(empty_history: History, snap: Snap):
+    h = empty_history
+    h.commit("v1", pair("requests-v1"))
+    doc: dict[str, Any] = lock_doc("requests-v1")
+    doc["default"]["idna"]["hashes"] = ["sha256:not-hex"]
+    h.commit("bad hash", {"Pipfile.lock": dump_lock(doc)})
+    h.commit("old format", {"Pipfile.lock": dump_lock({**doc, "_meta": {"hash": {}}})})
+    h.commit("cut", {"Pipfile.lock": '{"_meta": {'})
+
+    lines = snap("--repo", h.path, "list", "--no-images").stdout.splitlines()
+
+    reasons = [line.split("  (invalid: ")[1].split(")")[0] for line in lines[2:5]]
+    assert reasons == ["not JSON", "pipenv <5.3 format", "bad hash"]
