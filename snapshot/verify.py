@@ -20,7 +20,7 @@ from snapshot.adapters import pipenv
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.closure import missing_roots
 from snapshot.config import Settings
-from snapshot.errors import LockError, PipfileUnreadable
+from snapshot.errors import GitError, LockError, PipfileUnreadable
 from snapshot.lockfile import LockFile, parse_lock
 from snapshot.pipfile import pipfile_changes, summarise_changes
 from snapshot.pipfile_hash import CURRENT, EraMatch, legacy_hashes, match_eras
@@ -185,12 +185,17 @@ def find_origin(
         return None
     changes = repo.changes_of(settings.pipfile, commit.sha)[:ORIGIN_SEARCH_DEPTH]
     for i, change in enumerate(changes):
-        blob = (
-            change.blob if change.blob_known else repo.blob_id(change.commit.sha, settings.pipfile)
-        )
-        if blob is None or i == 0:
-            continue  # deleted there; or the revision's own Pipfile, which did not match
-        older = repo.read_blob(blob)
+        if i == 0:
+            continue  # the revision's own Pipfile (or the last change before it): no match
+        try:
+            blob = change.blob if change.blob_known else None
+            if not change.blob_known:
+                blob = repo.blob_id(change.commit.sha, settings.pipfile)
+            if blob is None:
+                continue  # the Pipfile was deleted there
+            older = repo.read_blob(blob)
+        except GitError:
+            continue  # a blob a partial clone left out: the search is an explanation only
         era_hashes, _ = hashes.of(older, f"{settings.pipfile} at {change.commit.short}")
         if locked in era_hashes.values():
             return LockOrigin(
