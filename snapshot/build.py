@@ -37,7 +37,7 @@ from snapshot.adapters.gitrepo import GitRepository
 from snapshot.closure import Installed, closure_problems
 from snapshot.config import Settings
 from snapshot.errors import BuildError, DockerError
-from snapshot.images import app_tag, env_tag
+from snapshot.images import APP_UID, app_tag, env_tag
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -59,13 +59,12 @@ from snapshot.lockfile import LockFile, Package
 from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
 from snapshot.revision import CommitInfo, Revision
+from snapshot.smoke import gate as smoke_gate
 from snapshot.snapshots import open_repository, resolve_revision
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
 log = logging.getLogger(__name__)
-
-APP_UID = "10001"
 
 
 @dataclass(frozen=True)
@@ -144,12 +143,19 @@ class Builder:
     """One build, with one engine connection reused for every call."""
 
     def __init__(
-        self, settings: Settings, engine: DockerEngine, progress: Progress, nocache: bool
+        self,
+        settings: Settings,
+        engine: DockerEngine,
+        progress: Progress,
+        nocache: bool,
+        *,
+        smoke: bool = True,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.progress = progress
         self.nocache = nocache
+        self.smoke = smoke  # run the smoke check before tagging (run/cross/bisect: no)
         self.cache = WheelCache(settings.cache_dir)
         self.downloaded = 0
 
@@ -158,6 +164,8 @@ class Builder:
         existing = self.engine.image(tag)
         if existing and not self.nocache and self._proves(existing, src):
             self.progress.step(f"{tag} already built for {src.label}")
+            if self.smoke:
+                smoke_gate(self.engine, self.settings, existing.id, src.label, self.progress)
             return self._result(src, existing, None, cached=True, env_cached=True, t0=started)
         if existing:
             log.info("%s exists but its labels do not match %s; rebuilding", tag, src.label)
@@ -168,6 +176,8 @@ class Builder:
             env_info, env_cached = self._environment(src)
             env_image = env_tag(self.settings, src.lock.lock_id)
             image_id = self._build_app(src, env_info)
+        if self.smoke:
+            smoke_gate(self.engine, self.settings, image_id, src.label, self.progress)
         self.engine.tag(image_id, tag)
         info = self.engine.image(tag)
         assert info is not None
@@ -247,6 +257,23 @@ class Builder:
             labels[LABEL_BASE_IMAGE] = self.settings.base_image_for(src.lock.python_minor)
             labels[LABEL_BASE_ID] = base.id
         return labels
+
+    # -- for services that compose images of their own (cross, bisect) --------------
+
+    def environment(self, src: RevisionSource) -> tuple[ImageInfo, bool]:
+        """SRC's environment image (reused, or built) and whether it was reused."""
+        return self._environment(src)
+
+    def platform(self, src: RevisionSource) -> TargetPlatform:
+        return self._base(src)[1]
+
+    def wheels(self, packages: list[Package], target: TargetPlatform) -> dict[str, Artifact]:
+        """A verified wheel per package, from the cache (fetched on the host if missing)."""
+        return self._artifacts(packages, target)
+
+    def app_on(self, src: RevisionSource, env: ImageInfo, labels: dict[str, str]) -> str:
+        """The app files of SRC on the environment ENV, untagged; LABELS added last."""
+        return self._build_app(src, env, labels)
 
     # -- base image and target platform ----------------------------------------------
 
@@ -415,15 +442,21 @@ class Builder:
 
     # -- app image -------------------------------------------------------------------
 
-    def _build_app(self, src: RevisionSource, env: ImageInfo) -> str:
+    def _build_app(
+        self, src: RevisionSource, env: ImageInfo, extra_labels: dict[str, str] | None = None
+    ) -> str:
         self.progress.step(f"adding the app files of {src.label}")
         files = app_context(src.files)
-        labels = self._labels(src, KIND_APP, None) | {
-            LABEL_ENV_IMAGE_ID: env.id,
-            LABEL_RUN: self._run_label(),
-            LABEL_BASE_IMAGE: env.labels.get(LABEL_BASE_IMAGE, ""),
-            LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
-        }
+        labels = (
+            self._labels(src, KIND_APP, None)
+            | {
+                LABEL_ENV_IMAGE_ID: env.id,
+                LABEL_RUN: self._run_label(),
+                LABEL_BASE_IMAGE: env.labels.get(LABEL_BASE_IMAGE, ""),
+                LABEL_BASE_ID: env.labels.get(LABEL_BASE_ID, ""),
+            }
+            | (extra_labels or {})
+        )
         dockerfile = app_dockerfile(
             env.id, self.settings.port, self.settings.command_argv(), labels, self.settings.env
         )

@@ -87,6 +87,17 @@ def _command(key: str, value: Any) -> str:
     return text
 
 
+def _smoke(key: str, value: Any) -> str:
+    """A command, or "" for no smoke check (the one key whose empty value means something)."""
+    if not isinstance(value, str):
+        raise ConfigError(f'{key} must be a command string or "", got {value!r}', "Fix it")
+    try:
+        shlex.split(value)
+    except ValueError as e:
+        raise ConfigError(f"{key} {value!r} is not a valid command ({e})", "Fix it") from e
+    return value.strip()
+
+
 def _port(key: str, value: Any) -> int:
     try:
         port = int(value)
@@ -305,6 +316,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "image": _image,
     "base_image": _base_image,
     "command": _command,
+    "smoke": _smoke,
     "port": _port,
     "recipe": _recipe,
     "target": _target,
@@ -352,6 +364,7 @@ class Settings:
     image: str | None = None  # None: derived from the repository directory's name
     base_image: str = DEFAULT_BASE_IMAGE
     command: str = DEFAULT_COMMAND
+    smoke: str | None = None  # build-time check; None: import the app `command` names; "": off
     port: int = 8000
     recipe: str = "snap"
     target: str = "local"  # where deploys go: "local" container or "swarm" service

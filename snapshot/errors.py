@@ -56,6 +56,10 @@ class PortInUse(DockerError):
     whoever asked for the port adds the advice that fits (another port, stop the holder)."""
 
 
+class CommandNotFound(DockerError):
+    """The program a command names does not exist in the image (`snap run`, `cross`)."""
+
+
 class BuildError(SnapError):
     """An image could not be built exactly as the lock says."""
 

@@ -16,6 +16,9 @@ from snapshot.revision import short_id
 
 log = logging.getLogger(__name__)
 
+APP_UID = "10001"  # the unprivileged numeric user every app image runs as
+APP_USER = f"{APP_UID}:{APP_UID}"
+
 
 def image_tag(repository: str, hex_id: str) -> str:
     """REPOSITORY:<the short form of HEX_ID>: how both kinds of image are tagged."""
@@ -28,6 +31,12 @@ def app_tag(settings: Settings, sha: str) -> str:
 
 def env_tag(settings: Settings, lock_id: str) -> str:
     return image_tag(settings.env_image_name, lock_id)
+
+
+def mixed_tag(settings: Settings, code_sha: str, lock_id: str) -> str:
+    """One revision's code on another's environment: a repository of its own, so it can
+    never be taken for a revision's image."""
+    return f"{settings.image_name}-mixed:{short_id(code_sha)}-on-{short_id(lock_id)}"
 
 
 def built_images(settings: Settings) -> dict[str, str]:

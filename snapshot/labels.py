@@ -23,6 +23,12 @@ LABEL_ENV_IMAGE_ID = "snap.env_image_id"  # on an app image: the environment ima
 LABEL_RUN = "snap.run"  # JSON of the CMD and port baked into an app image
 LABEL_STAGE = "snap.stage"  # marks the throw-away install stage of an environment build
 LABEL_PROBE = "snap.probe"  # on the short-lived container that probes a base image
+# On an image that is no revision's own: a mixed one (one revision's code on another's
+# environment, `snap cross`) or a synthetic environment (`snap bisect`: an old environment
+# plus some of a lock change's packages). Its value says what it holds.
+LABEL_MIXED = "snap.mixed"
+LABEL_SYNTHETIC = "snap.synthetic"
+LABEL_COMMAND = "snap.command"  # on a short-lived container that runs a user's command
 
 KIND_ENV = "env"
 KIND_APP = "app"

@@ -23,8 +23,8 @@ from docker.utils.build import PatternMatcher
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.errors import BuildError, DockerError, PortInUse
-from snapshot.labels import LABEL_PROBE
+from snapshot.errors import BuildError, CommandNotFound, DockerError, PortInUse
+from snapshot.labels import LABEL_COMMAND, LABEL_PROBE
 from snapshot.revision import short_id, short_image_id
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,18 @@ class ContainerInfo:
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """How a command run in a throw-away container ended."""
+
+    exit_code: int
+    tail: tuple[str, ...]  # its last lines of output (stdout and stderr together)
+
+    @property
+    def last_line(self) -> str:
+        return self.tail[-1] if self.tail else ""
 
 
 def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
@@ -250,6 +262,80 @@ class DockerEngine:
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
+
+    def run_command(
+        self,
+        image: str,
+        argv: Sequence[str],
+        *,
+        user: str,
+        network: bool = False,
+        mounts: Mapping[str, str] | None = None,
+        timeout: float = 3600,
+        on_output: Callable[[bytes], None] | None = None,
+    ) -> CommandRun:
+        """Run ARGV in a throw-away container of IMAGE and wait for it; the container is
+        removed whatever happens. MOUNTS maps host directories to container paths."""
+        volumes = {host: {"bind": path, "mode": "rw"} for host, path in (mounts or {}).items()}
+        try:
+            container = self._client.containers.create(
+                image,
+                command=list(argv),
+                user=user,
+                network_mode="bridge" if network else "none",
+                volumes=volumes or None,
+                labels={LABEL_COMMAND: "1"},
+            )
+        except docker.errors.ImageNotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+        tail: list[str] = []
+        try:
+            try:
+                container.start()
+            except docker.errors.APIError as e:
+                text = str(e.explanation or e)
+                if "executable file not found" in text or "no such file or directory" in text:
+                    raise CommandNotFound(
+                        f"{argv[0]} is not found in {image}",
+                        "Name a program the image has (e.g. python3) or give its full path",
+                    ) from e
+                raise _explain(e) from e
+            pending = b""
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                if on_output:
+                    on_output(chunk)
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                tail = [*tail, *(x.decode(errors="replace") for x in lines if x.strip())][-20:]
+            if pending.strip():
+                tail = [*tail, pending.decode(errors="replace")][-20:]
+            result = container.wait(timeout=timeout)
+            return CommandRun(int(result.get("StatusCode", 1)), tuple(tail))
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise DockerError(f"{argv[0]} in {image} did not finish in {timeout:.0f} s", "") from e
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+    def exec_python(self, container_id: str, script: str) -> str:
+        """Run SCRIPT with python3 inside the running container; return its stdout."""
+        try:
+            created = self._api.exec_create(container_id, ["python3", "-c", script], user="0")
+            out = self._api.exec_start(created["Id"], demux=True)
+            code = self._api.exec_inspect(created["Id"]).get("ExitCode")
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _explain(e) from e
+        stdout, stderr = out if isinstance(out, tuple) else (out, b"")
+        if code != 0:
+            last = (stderr or b"").decode(errors="replace").strip().splitlines()
+            raise DockerError(
+                f"python3 in container {short_id(container_id)} failed (exit {code}): "
+                + (last[-1] if last else "no output"),
+                "Check that the container is running and has python3",
+            )
+        return (stdout or b"").decode(errors="replace")
 
     def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of LABELS."""

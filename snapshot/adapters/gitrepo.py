@@ -172,6 +172,36 @@ class GitRepository:
                 commits.append(CommitInfo(sha, date, subject))
         return commits
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ANCESTOR is DESCENDANT or one of its ancestors (git merge-base)."""
+        try:
+            self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
+        except GitCommandError as e:
+            if e.status == 1:
+                return False
+            raise GitError(
+                f"git merge-base failed: {e.stderr.strip()}", "Check the repository"
+            ) from e
+        return True
+
+    def commits_between(self, old: str, new: str, *paths: str) -> list[CommitInfo]:
+        """Commits after OLD up to NEW on the paths between them that changed PATHS,
+        oldest first (``git log --reverse --ancestry-path OLD..NEW -- PATHS``)."""
+        out = self._log(
+            f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%s",
+            "--reverse",
+            "--ancestry-path",
+            f"{old}..{new}",
+            "--",
+            *paths,
+        )
+        commits = []
+        for record in out.split(_RECORD):
+            if record.strip():
+                sha, date, subject = record.strip("\n").split(_FIELD, 2)
+                commits.append(CommitInfo(sha, date, subject))
+        return commits
+
     def changes_of(self, path: str, rev: str | None = None) -> list[PathChange]:
         """``git log [REV] -- PATH`` with, per commit, PATH's new blob id.
 

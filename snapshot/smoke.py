@@ -1,0 +1,110 @@
+"""The smoke check: does the app of a freshly built image even import?
+
+``snap build`` runs it inside the new image, with no network and as the app's user,
+before anything is tagged: a revision whose code imports a package its lock lacks then
+fails in CI, at build time, instead of at deploy time. The check is ``[tool.snap] smoke``
+(a command), by default an import of the WSGI/ASGI object that ``command`` names
+(``gunicorn ... app:app`` imports ``app`` and reads ``app`` from it); ``smoke = ""``
+turns it off. ``run``, ``cross`` and ``bisect`` reuse the same default as the question
+they ask, without the gate: for them a failing import is a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from snapshot.adapters.docker import CommandRun, DockerEngine
+from snapshot.config import Settings
+from snapshot.errors import BuildError
+from snapshot.images import APP_USER
+from snapshot.progress import Progress
+
+# "module:attribute" as gunicorn and uvicorn take it (a factory call "create_app()" too).
+_APP_OBJECT = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):([A-Za-z_]\w*)(\(.*\))?$")
+
+
+def app_object(argv: Sequence[str]) -> tuple[str, str] | None:
+    """The (module, attribute) a WSGI/ASGI server command serves, if it names one."""
+    for token in argv[1:]:
+        found = _APP_OBJECT.match(token)
+        if found:
+            return found.group(1), found.group(2)
+    return None
+
+
+def import_check(settings: Settings) -> list[str] | None:
+    """A command importing the app the way `command` does; None when it names no app."""
+    target = app_object(settings.command_argv())
+    if target is None:
+        return None
+    module, attribute = target
+    code = f'import importlib; getattr(importlib.import_module("{module}"), "{attribute}")'
+    return ["python3", "-c", code]
+
+
+def smoke_command(settings: Settings) -> list[str] | None:
+    """The build gate's command: [tool.snap] smoke, the import check, or None (off)."""
+    if settings.smoke is None:
+        return import_check(settings)
+    return shlex.split(settings.smoke) or None
+
+
+def describe(settings: Settings, argv: Sequence[str]) -> str:
+    """How messages name a check: "import app:app" for the default, else the command."""
+    target = app_object(settings.command_argv())
+    if settings.smoke is None and target is not None:
+        return f"import {target[0]}:{target[1]}"
+    return shlex.join(argv)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One command's verdict in one image."""
+
+    ok: bool
+    exit_code: int
+    cause: str  # the last line it printed when it failed ("" when it passed)
+
+
+def run_check(engine: DockerEngine, image: str, argv: Sequence[str]) -> CheckResult:
+    """ARGV in IMAGE as the app's user, no network: passed when it exits 0."""
+    done: CommandRun = engine.run_command(image, argv, user=APP_USER, network=False)
+    ok = done.exit_code == 0
+    return CheckResult(ok, done.exit_code, "" if ok else (done.last_line or "no output"))
+
+
+def _record(settings: Settings, image_id: str, argv: Sequence[str]) -> Path:
+    key = hashlib.sha256(json.dumps([image_id, list(argv)]).encode()).hexdigest()
+    return settings.cache_dir / "smoke-passed" / key
+
+
+def gate(
+    engine: DockerEngine, settings: Settings, image_id: str, label: str, progress: Progress
+) -> None:
+    """The build gate: BuildError with the check's last line when it fails.
+
+    A pass is remembered per image id (ids name immutable content), so an image reused
+    from the cache is checked once, not at every deploy.
+    """
+    argv = smoke_command(settings)
+    if argv is None:
+        return
+    record = _record(settings, image_id, argv)
+    if record.exists():
+        return
+    what = describe(settings, argv)
+    progress.step(f"smoke check: {what} (no network, as user {APP_USER})")
+    result = run_check(engine, image_id, argv)
+    if not result.ok:
+        raise BuildError(
+            f"{label} failed its smoke check ({what}, exit {result.exit_code}): {result.cause}",
+            'Fix the code or its lock; [tool.snap] smoke = "" turns the check off',
+        )
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.touch()
