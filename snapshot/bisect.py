@@ -255,7 +255,8 @@ def _search(
 
     n = len(candidates) - 1
     if test(n):
-        return result(None, f"{candidates[n].revision.display} passes: nothing broke")
+        last = candidates[n].revision.display if with_code else bad_rev.display
+        return result(None, f"{last} passes: nothing broke")
     if not test(0):
         return result(None, f"{good} fails too: no good environment to start from")
     lo, hi = 0, n  # lo passes, hi fails

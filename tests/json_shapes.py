@@ -59,6 +59,102 @@ STATUS_SHAPE = {
     "reconciled": [],
 }
 
+# -- the incident commands --------------------------------------------------------------
+RUN_SHAPE = {
+    "schema_version": None,
+    "revision": None,
+    "name": None,
+    "image": None,
+    "command": [],
+    "exit_code": None,
+    "network": None,
+    "mounted": None,
+    "built": None,
+    "seconds": None,
+}
+CROSS_SIDE = {"revision": None, "name": None, "lock_id": None}
+CROSS_SHAPE = {
+    "schema_version": None,
+    "old": CROSS_SIDE,
+    "new": CROSS_SIDE,
+    "command": [],
+    "cells": [
+        {
+            "code": None,
+            "env": None,
+            "image": None,
+            "mixed": None,
+            "ok": None,
+            "exit_code": None,
+            "cause": None,
+        }
+    ],
+    "verdict": None,
+    "explanation": None,
+    "env_builds": None,
+    "seconds": None,
+}
+CHANGE_SHAPE = {"name": None, "old": None, "new": None, "change": None}
+BISECT_SHAPE = {
+    "schema_version": None,
+    "good": None,
+    "bad": None,
+    "command": [],
+    "with_code": None,
+    "lock_revisions": None,
+    "found": None,
+    "culprit": {"revision": None, "name": None, "last_good": None},
+    "changes": [CHANGE_SHAPE],
+    "smallest": [CHANGE_SHAPE],
+    "steps": [
+        {
+            "number": None,
+            "kind": None,
+            "subject": None,
+            "image": None,
+            "synthetic": None,
+            "ok": None,
+            "exit_code": None,
+            "cause": None,
+            "env_built": None,
+            "seconds": None,
+        }
+    ],
+    "env_builds": None,
+    "seconds": None,
+    "reason": None,
+}
+DRIFT_SHAPE = {
+    "schema_version": None,
+    "app": None,
+    "role": None,
+    "container": None,
+    "revision": None,
+    "name": None,
+    "lock_id": None,
+    "image": None,
+    "distributions": None,
+    "drifted": None,
+    "drift": [{"name": None, "change": None, "locked": None, "installed": None, "files": []}],
+}
+INCIDENT_SHAPE = {
+    "schema_version": None,
+    "repo": None,
+    "created": None,
+    "steps": [
+        {
+            "heading": None,
+            "command": None,
+            "exit_code": None,
+            "client": {"requests": None, "failed": None},
+            "seconds": None,
+        }
+    ],
+    "prefix": None,
+    "next_commands": [],
+    "seconds": None,
+}
+
 
 def merge(a: Any, b: Any) -> Any:
     """One shape for two values that must share it (lists may be empty, objects null)."""

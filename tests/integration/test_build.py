@@ -223,7 +223,7 @@ def platform(base_image: str) -> Platform:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRepository:
-    return create_demo(tmp_path_factory.mktemp("build") / "iris-api")
+    return unsmoked_demo(tmp_path_factory.mktemp("build") / "iris-api")
 
 
 def demo_lock(demo: DemoRepository, tag: str) -> dict[str, Any]:
@@ -232,6 +232,15 @@ def demo_lock(demo: DemoRepository, tag: str) -> dict[str, Any]:
     assert data is not None
     doc: dict[str, Any] = json.loads(data)
     return doc
+
+
+def unsmoked_demo(path: Path) -> DemoRepository:
+    """The demo repository with the smoke check off in its working tree's [tool.snap]:
+    these tests build v3 to look inside it (the smoke check has tests of its own)."""
+    demo = create_demo(path)
+    config = demo.path / "pyproject.toml"
+    config.write_text(config.read_text() + 'smoke = ""\n')
+    return demo
 
 
 def demo_file(demo: DemoRepository, tag: str, path: str) -> bytes:
@@ -389,7 +398,7 @@ def test_the_installed_set_is_the_lock(
 def test_packages_whose_markers_do_not_hold_in_the_image_are_not_installed(
     builds: DemoBuilds, tmp_path: Path, platform: Platform
 ) -> None:
-    demo = create_demo(tmp_path / "iris-api")
+    demo = unsmoked_demo(tmp_path / "iris-api")
     lock = demo_lock(demo, "v3")
     lock["default"]["pywin32-ctypes"] = {
         "hashes": ["sha256:" + "a" * 64],
@@ -477,7 +486,7 @@ def test_the_app_image_holds_the_revision_files_minus_dockerignore(
 @pytest.fixture(scope="module")
 def linked_build(builds: DemoBuilds, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A code-only commit on v3 adding a symlink and an executable script, built on v3's env."""
-    demo = create_demo(tmp_path_factory.mktemp("links") / "iris-api")
+    demo = unsmoked_demo(tmp_path_factory.mktemp("links") / "iris-api")
     os.symlink("model.json", demo.path / "model" / "current.json")
     script = demo.path / "serve.sh"
     script.write_text("#!/bin/sh\nexec gunicorn app:app\n")
@@ -578,7 +587,7 @@ def test_uncommitted_changes_are_not_in_the_image(
     tmp_path: Path, image_name: str, shared_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache))
-    demo = create_demo(tmp_path / "work")
+    demo = unsmoked_demo(tmp_path / "work")
     committed = (demo.path / "app.py").read_bytes()
     (demo.path / "app.py").write_text("raise SystemExit('edited, not committed')\n")
     (demo.path / "untracked.txt").write_text("not in git\n")
