@@ -49,9 +49,12 @@ def import_check(settings: Settings) -> list[str] | None:
 
 
 def smoke_command(settings: Settings) -> list[str] | None:
-    """The build gate's command: [tool.snap] smoke, the import check, or None (off)."""
+    """The build gate's command: [tool.snap] smoke, the import check, or None (off).
+
+    A revision's own Dockerfile sets its own CMD, so `command` says nothing about it:
+    with recipe = "dockerfile" only an explicit smoke runs."""
     if settings.smoke is None:
-        return import_check(settings)
+        return None if settings.recipe == "dockerfile" else import_check(settings)
     return shlex.split(settings.smoke) or None
 
 

@@ -149,6 +149,7 @@ def test_smoke_default_imports_the_app_and_empty_turns_it_off() -> None:
     own = Settings(repo=Path("."), smoke="python3 -m pytest -x tests/smoke")
     assert smoke_command(own) == ["python3", "-m", "pytest", "-x", "tests/smoke"]
     assert smoke_command(Settings(repo=Path("."), command="python3 -m http.server")) is None
+    assert smoke_command(Settings(repo=Path("."), recipe="dockerfile")) is None  # its own CMD
 
 
 def test_smoke_key_is_read_and_validated(tmp_path: Path) -> None:
