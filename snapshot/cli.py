@@ -599,17 +599,29 @@ def run_command(
 @click.argument("old")
 @click.argument("new")
 @command_argument
+@click.option(
+    "--health",
+    "health_check",
+    is_flag=True,
+    help="Start each image and ask its health path instead of running a command.",
+)
 @json_option
 @click.pass_context
 def cross_command(
-    ctx: click.Context, old: str, new: str, command: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    old: str,
+    new: str,
+    command: tuple[str, ...],
+    health_check: bool,
+    as_json: bool,
 ) -> None:
     """Is it the code or the environment? Run a command with each side's code on each side's env.
 
     Builds OLD's and NEW's images and the two mixed ones (OLD's code on NEW's
     environment, NEW's code on OLD's; no new environment is built), runs the command
-    in all four (default: import the app as `command` does) and prints the 2x2 table
-    and the verdict. Exit 1 when NEW's own image fails.
+    in all four (default: import the app as `command` does; --health: start each and
+    ask its health path) and prints the 2x2 table and the verdict. Exit 1 when NEW's
+    own image fails.
 
     \b
     Example:
@@ -619,7 +631,9 @@ def cross_command(
     from snapshot import render, render_incident
     from snapshot.cross import cross
 
-    result = cross(settings_of(ctx), old, new, command, progress=progress_of(ctx))
+    result = cross(
+        settings_of(ctx), old, new, command, health_check=health_check, progress=progress_of(ctx)
+    )
     emit(
         render.render_json(render_incident.cross_doc(result))
         if as_json

@@ -18,18 +18,28 @@ The verdict, from the 2x2 table of passes and failures:
 
 from __future__ import annotations
 
+import re
+import secrets
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from snapshot import health
 from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.build import Builder, RevisionSource, read_revision
 from snapshot.config import Settings
 from snapshot.errors import ConfigError
 from snapshot.images import mixed_tag
-from snapshot.labels import LABEL_ENV_IMAGE_ID, LABEL_LOCK_ID, LABEL_MIXED, LABEL_REVISION
+from snapshot.labels import (
+    LABEL_COMMAND,
+    LABEL_ENV_IMAGE_ID,
+    LABEL_LOCK_ID,
+    LABEL_MIXED,
+    LABEL_REVISION,
+)
 from snapshot.progress import Progress
-from snapshot.smoke import CheckResult, import_check, run_check
+from snapshot.smoke import CheckResult, describe, import_check, run_check
 from snapshot.snapshots import open_repository, resolve_revision
 
 OLD, NEW = "old", "new"
@@ -70,7 +80,8 @@ class CrossResult:
     new_revision: str
     old_lock_id: str
     new_lock_id: str
-    command: tuple[str, ...]
+    command: tuple[str, ...]  # empty with --health
+    check: str  # what was asked, e.g. "import app:app" or "GET /health of a started container"
     cells: tuple[Cell, ...]  # (old, old), (old, new), (new, old), (new, new)
     verdict: str
     env_builds: int  # environment images built by this run (mixed images need none)
@@ -116,10 +127,24 @@ def default_command(settings: Settings) -> list[str]:
 
 
 def cross(
-    settings: Settings, old: str, new: str, argv: Sequence[str], *, progress: Progress
+    settings: Settings,
+    old: str,
+    new: str,
+    argv: Sequence[str],
+    *,
+    health_check: bool = False,
+    progress: Progress,
 ) -> CrossResult:
+    """The 2x2 table of ARGV (default: the app's import; HEALTH_CHECK: start each image
+    and ask its health path, as a deploy's candidate check does)."""
     started = time.monotonic()
-    command = list(argv) or default_command(settings)
+    if health_check and argv:
+        raise ConfigError("give a command or --health, not both", "Drop one of them")
+    command = [] if health_check else (list(argv) or default_command(settings))
+    if health_check:
+        check = f"GET {settings.health_path} of a started container"
+    else:
+        check = describe(settings, command) if not argv else shlex.join(command)
     with open_repository(settings) as repo:
         old_src = read_revision(repo, settings, resolve_revision(repo, old))
         new_src = read_revision(repo, settings, resolve_revision(repo, new))
@@ -139,7 +164,11 @@ def cross(
         }
         cells = []
         for (code, env), (image, mixed) in images.items():
-            result: CheckResult = run_check(engine, image, command)
+            result: CheckResult = (
+                started_health(engine, settings, image)
+                if health_check
+                else run_check(engine, image, command)
+            )
             word = "passed" if result.ok else f"failed (exit {result.exit_code})"
             progress.step(f"{code.upper()} code on {env.upper()} environment: {word}")
             cells.append(Cell(code, env, image, mixed, result.ok, result.exit_code, result.cause))
@@ -152,6 +181,7 @@ def cross(
         old_lock_id=old_src.lock.lock_id,
         new_lock_id=new_src.lock.lock_id,
         command=tuple(command),
+        check=check,
         cells=tuple(cells),
         verdict=verdict(ok),
         env_builds=env_builds,
@@ -182,3 +212,44 @@ def mixed_image(
     image_id = builder.app_on(source, env, {LABEL_MIXED: what, LABEL_LOCK_ID: env_of.lock.lock_id})
     engine.tag(image_id, tag)
     return tag
+
+
+_ERROR_LINE = re.compile(r"^\w+(Error|Exception|Exit)\b")
+
+
+def started_health(engine: DockerEngine, settings: Settings, image: str) -> CheckResult:
+    """Start IMAGE as a deploy's candidate is started (its own CMD, a spare 127.0.0.1 port)
+    and wait for a 2xx on the health path; the container is removed either way."""
+    cid = engine.create_container(
+        image,
+        name=f"{settings.image_name}-cross-{secrets.token_hex(3)}",
+        labels={LABEL_COMMAND: "health"},
+        port=settings.port,
+        host_ip="127.0.0.1",
+        host_port=None,
+        restart=False,
+    )
+    try:
+        engine.start(cid)
+        info = engine.container(cid)
+        if info is None or info.host_port is None:
+            return CheckResult(False, 1, "the container published no port")
+
+        def stopped() -> str | None:
+            now = engine.container(cid)
+            if now is None or now.state in ("exited", "dead"):
+                code = now.exit_code if now else None
+                return f"the container exited with code {code}"
+            return None
+
+        answer = health.wait_healthy(
+            info.host_port, settings.health_path, settings.health_timeout, stopped
+        )
+        if answer.healthy:
+            return CheckResult(True, 0, "")
+        errors = [x for x in engine.log_tail(cid, 40) if _ERROR_LINE.match(x.strip())]
+        final = engine.container(cid)
+        code = final.exit_code if final and final.exit_code else 1
+        return CheckResult(False, code, errors[-1].strip() if errors else answer.reason)
+    finally:
+        engine.remove_container(cid)

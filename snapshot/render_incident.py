@@ -6,7 +6,6 @@ shapes are pinned by tests/unit/test_json_contract.py.
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, Any
 
 from snapshot.render import render_table
@@ -69,6 +68,7 @@ def cross_doc(result: CrossResult) -> dict[str, Any]:
             "lock_id": result.new_lock_id,
         },
         "command": list(result.command),
+        "check": result.check,
         "cells": [_cell_doc(c) for c in result.cells],
         "verdict": result.verdict,
         "explanation": result.explanation,
@@ -90,7 +90,7 @@ def cross_text(result: CrossResult) -> str:
         f"on NEW env ({short_id(result.new_lock_id)})",
     ]
     lines = [
-        f"$ {shlex.join(result.command)}   in each of the four images",
+        f"check: {result.check}, in each of the four images",
         render_table(rows, headers),
         "",
         f"verdict: {result.verdict} — {result.explanation}",

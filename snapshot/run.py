@@ -9,6 +9,7 @@ lock's directory of it over ``/app``. The exit code is the command's.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ def run_in_revision(
     with DockerEngine() as engine:
         built = Builder(settings, engine, progress, nocache=False, smoke=False).build(src, started)
         progress.step(
-            f"running {' '.join(argv)} in {built.image} as user {APP_USER}"
+            f"running {shlex.join(argv)} in {built.image} as user {APP_USER}"
             + (", network on" if network else ", no network")
             + (f", {mounted} on {APP_DIR}" if mounted else "")
         )

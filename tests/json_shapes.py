@@ -78,6 +78,7 @@ CROSS_SHAPE = {
     "old": CROSS_SIDE,
     "new": CROSS_SIDE,
     "command": [],
+    "check": None,
     "cells": [
         {
             "code": None,

@@ -182,6 +182,25 @@ def test_cross_default_command_imports_the_app(toy: Toy) -> None:
     assert "AttributeError: module 'snaptoy_core' has no attribute 'helper'" in result.stdout
 
 
+def test_cross_health_starts_each_image_and_asks_its_health_path(toy: Toy) -> None:
+    doc = snap_json(toy, "cross", "l04", "l05", "--health", code=1)
+    assert doc["check"] == "GET /health of a started container"
+    assert doc["command"] == [] and doc["verdict"] == "the environment"
+    failed = [c for c in doc["cells"] if not c["ok"]]
+    assert {(c["code"], c["env"]) for c in failed} == {("old", "new"), ("new", "new")}
+    assert all(
+        c["cause"] == "AttributeError: module 'snaptoy_core' has no attribute 'helper'"
+        for c in failed
+    )
+    assert docker("ps", "-aq", "--filter", "label=snap.command=health") == ""
+
+
+def test_cross_refuses_a_command_and_health_together(toy: Toy) -> None:
+    result = snap(toy, "cross", "l04", "l05", "--health", "--", "true")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: give a command or --health, not both. Drop one of them.\n"
+
+
 # -- run -------------------------------------------------------------------------------
 
 

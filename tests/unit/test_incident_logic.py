@@ -176,7 +176,7 @@ def test_cross_json_shape() -> None:
         ]
     )
     result = CrossResult(
-        "v2", "v3", "a" * 40, "b" * 40, "c" * 64, "d" * 64, ("x",), cells, VERDICT_CODE, 0, 1.0
+        "v2", "v3", "a" * 40, "b" * 40, "c" * 64, "d" * 64, ("x",), "x", cells, VERDICT_CODE, 0, 1.0
     )
     assert shape({"schema_version": 1, **render_incident.cross_doc(result)}) == CROSS_SHAPE
     assert "verdict: the code" in render_incident.cross_text(result)
