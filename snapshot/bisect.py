@@ -34,7 +34,7 @@ from snapshot.build import (
 from snapshot.config import Settings
 from snapshot.cross import default_command, mixed_image
 from snapshot.diff import diff_locks
-from snapshot.errors import GitError, LockError, SnapError
+from snapshot.errors import GitError, LockError, NoLockChange
 from snapshot.labels import LABEL_LOCK_ID, LABEL_SYNTHETIC
 from snapshot.lockfile import LockFile, Package, parse_lock
 from snapshot.progress import Progress
@@ -50,10 +50,6 @@ from snapshot.wheelcache import Artifact
 
 KIND_REVISION = "revision"
 KIND_PACKAGES = "packages"
-
-
-class NoLockChange(SnapError):
-    """GOOD and BAD have the same environment: there is nothing to bisect."""
 
 
 @dataclass(frozen=True)

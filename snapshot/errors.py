@@ -88,3 +88,11 @@ class PipfileUnreadable(LockError):
         super().__init__(
             f"{where} cannot be read by pipenv {pipenv_version}: {reason}", "Fix the Pipfile"
         )
+
+
+class NoLockChange(SnapError):
+    """`snap bisect`: GOOD and BAD have the same environment, so there is nothing to step over."""
+
+
+class DemoStepFailed(SnapError):
+    """A step of `snap demo` ended with another exit code than it should."""

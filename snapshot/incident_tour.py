@@ -25,7 +25,7 @@ from pathlib import Path
 from snapshot import health
 from snapshot.config import load_settings
 from snapshot.demo import DemoRepository, create_demo
-from snapshot.errors import SnapError
+from snapshot.errors import DemoStepFailed
 from snapshot.health import POLL_SECONDS
 from snapshot.targets.base import port_taken
 
@@ -91,10 +91,6 @@ class IncidentTour:
     prefix: str  # what to type before a snap command in a new shell
     next_commands: tuple[str, ...]
     seconds: float
-
-
-class DemoStepFailed(SnapError):
-    """A step of the demo ended with another exit code than it should."""
 
 
 class Client:

@@ -289,7 +289,7 @@ class DockerEngine:
         except docker.errors.ImageNotFound as e:
             raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         tail: list[str] = []
         try:
             try:
@@ -301,7 +301,7 @@ class DockerEngine:
                         f"{argv[0]} is not found in {image}",
                         "Name a program the image has (e.g. python3) or give its full path",
                     ) from e
-                raise _explain(e) from e
+                raise explain(e) from e
             pending = b""
             for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                 if on_output:
@@ -314,7 +314,10 @@ class DockerEngine:
             result = container.wait(timeout=timeout)
             return CommandRun(int(result.get("StatusCode", 1)), tuple(tail))
         except (ReadTimeout, RequestsConnectionError) as e:
-            raise DockerError(f"{argv[0]} in {image} did not finish in {timeout:.0f} s", "") from e
+            raise DockerError(
+                f"{argv[0]} in {image} did not finish in {timeout:.0f} s",
+                "Check what it waits for; the container was removed",
+            ) from e
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
@@ -326,7 +329,7 @@ class DockerEngine:
             out = self._api.exec_start(created["Id"], demux=True)
             code = self._api.exec_inspect(created["Id"]).get("ExitCode")
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise _explain(e) from e
+            raise explain(e) from e
         stdout, stderr = out if isinstance(out, tuple) else (out, b"")
         if code != 0:
             last = (stderr or b"").decode(errors="replace").strip().splitlines()

@@ -47,6 +47,9 @@ ERROR_CLASSES = {
     "BuildError",
     "IndexUnreachable",
     "DeployError",
+    "CommandNotFound",
+    "NoLockChange",
+    "DemoStepFailed",
 }
 
 
