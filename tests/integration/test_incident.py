@@ -23,6 +23,7 @@ from json_shapes import BISECT_SHAPE, CROSS_SHAPE, DRIFT_SHAPE, RUN_SHAPE, merge
 
 from bench.toy_history import CHECK, EXTRA, ToyHistory, build_toy_history, make_wheel
 from snapshot.cli import cli
+from snapshot.targets.local import LocalTarget
 
 pytestmark = pytest.mark.docker
 
@@ -154,6 +155,22 @@ def test_errors_are_one_line(toy: Toy, args: list[str], line: str) -> None:
     # Progress lines may come first (a build); the error is the one last line.
     assert result.stderr.splitlines()[-1] == line.format(name=toy.name, **names)
     assert "Traceback" not in result.stderr
+
+
+def test_drift_standby_when_none_is_kept(toy: Toy) -> None:
+    result = snap(toy, "drift", "--standby")
+    if hasattr(LocalTarget, "standby"):  # a local target that keeps the previous container
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"Error: no standby container of {toy.name} is running. Deploy first (`snap "
+            "deploy REV`); `snap status` shows what runs.\n"
+        )
+    else:
+        assert result.exit_code == 2
+        assert result.stderr == (
+            "Error: this target keeps no standby container. Run `snap drift` without "
+            "--standby for the serving container.\n"
+        )
 
 
 # -- cross -----------------------------------------------------------------------------
