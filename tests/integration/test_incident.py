@@ -318,6 +318,14 @@ def test_drift_sees_an_install_and_a_patched_file_in_the_serving_container(
         text = snap(toy, "drift")
         assert "2 package(s) drifted since the image was built:" in text.stdout
         assert "snaptoy_core/__init__.py" in text.stdout
+
+        docker("rm", "-f", container)  # the serving container gone, by hand
+        gone = snap(toy, "drift")
+        assert gone.exit_code == 1
+        assert gone.stderr == (
+            f"Error: no serving container of {toy.name} is running. Deploy first (`snap deploy "
+            "REV`); `snap status` shows what runs.\n"
+        )
     finally:
         for cid in docker("ps", "-aq", "--filter", f"label=snap.app={toy.name}").split():
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
