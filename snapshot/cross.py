@@ -142,7 +142,7 @@ def cross(
         raise ConfigError("give a command or --health, not both", "Drop one of them")
     command = [] if health_check else (list(argv) or default_command(settings))
     if health_check:
-        check = f"GET {settings.health_path} of a started container"
+        check = f"{health.HealthCheck.from_settings(settings).description} of a started container"
     else:
         check = describe(settings, command) if not argv else shlex.join(command)
     with open_repository(settings) as repo:
@@ -242,9 +242,8 @@ def started_health(engine: DockerEngine, settings: Settings, image: str) -> Chec
                 return f"the container exited with code {code}"
             return None
 
-        answer = health.wait_healthy(
-            info.host_port, settings.health_path, settings.health_timeout, stopped
-        )
+        check = health.HealthCheck.from_settings(settings)
+        answer = health.wait_healthy(info.host_port, check, settings.health_timeout, stopped)
         if answer.healthy:
             return CheckResult(True, 0, "")
         errors = [x for x in engine.log_tail(cid, 40) if _ERROR_LINE.match(x.strip())]

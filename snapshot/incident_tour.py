@@ -94,19 +94,20 @@ class IncidentTour:
 
 
 class Client:
-    """GET /health at 20 Hz in a thread, counting every request and every failure."""
+    """The app's health check (GET /health) at 20 Hz in a thread, counting every request
+    and every failure."""
 
-    def __init__(self, port: int, path: str) -> None:
-        self.port, self.path = port, path
+    def __init__(self, port: int, check: health.HealthCheck) -> None:
+        self.port, self.check = port, check
         self.requests = self.failed = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            status, _ = health.get(self.port, self.path, timeout=2.0)
+            ok, _ = self.check.probe(self.port, timeout=2.0)
             self.requests += 1
-            self.failed += status is None or not 200 <= status < 300
+            self.failed += not ok
             self._stop.wait(POLL_SECONDS)
 
     def __enter__(self) -> Client:
@@ -184,7 +185,7 @@ def run_incident(
         t0 = time.monotonic()
         client: ClientCount | None = None
         if step.watch:
-            with Client(port, settings.health_path) as polling:
+            with Client(port, health.HealthCheck.from_settings(settings)) as polling:
                 code = _run([*program, *step.args], env, output)
             client = polling.count()
         else:

@@ -201,7 +201,7 @@ def test_cross_default_command_imports_the_app(toy: Toy) -> None:
 
 def test_cross_health_starts_each_image_and_asks_its_health_path(toy: Toy) -> None:
     doc = snap_json(toy, "cross", "l04", "l05", "--health", code=1)
-    assert doc["check"] == "GET /health of a started container"
+    assert doc["check"] == "GET /health -> 2xx of a started container"
     assert doc["command"] == [] and doc["verdict"] == "the environment"
     failed = [c for c in doc["cells"] if not c["ok"]]
     assert {(c["code"], c["env"]) for c in failed} == {("old", "new"), ("new", "new")}
