@@ -1,12 +1,17 @@
-"""The only module that talks to git (through gitpython).
+"""The only module that talks to git.
 
 It speaks snap's terms: commits that touched a path, blob ids at a revision, blob bytes,
-tags, a revision's tree as files. Nothing here returns a gitpython object, and every
+tags, a revision's tree as files. Nothing here returns a library object, and every
 git failure leaves as a ``GitError`` that says what to do.
 
-Reads never touch the working tree: contents come from git's object store through
-gitpython's persistent ``git cat-file --batch`` processes, so listing a long history
-costs one ``git log`` plus one pipe round-trip per blob, not a process per commit.
+Reads run git's plumbing directly (``git log``, ``rev-parse``, ``ls-tree``, ``rev-list``,
+``config`` and persistent ``git cat-file --batch`` / ``--batch-check`` processes):
+listing a long history costs one ``git log`` plus one pipe for all its blobs, and a
+command that only reads never imports GitPython, whose import and own ``git version``
+call cost more start-up time than the reads themselves. GitPython stays for what it does
+well: writing repositories (init, config, index, commit, tag) for the demo and the tests.
+
+Reads never touch the working tree: contents come from git's object store.
 """
 
 from __future__ import annotations
@@ -14,21 +19,111 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from typing import IO, TYPE_CHECKING
 
 from snapshot.adapters import gitlfs
 from snapshot.errors import GitError
 from snapshot.revision import CommitInfo, short_id
 
+if TYPE_CHECKING:
+    import git
+
 log = logging.getLogger(__name__)
 
 _FIELD = "\x1f"
 _RECORD = "\x1e"
+# As GitPython ran git: messages in English, whatever the user's locale.
+_ENV = {"LANGUAGE": "C", "LC_ALL": "C"}
+
+
+class GitCommandError(Exception):
+    """A git command exited non-zero; ``stderr`` is what it said."""
+
+    def __init__(self, argv: list[str], stderr: str) -> None:
+        super().__init__(f"{' '.join(argv)}: {stderr}")
+        self.stderr = stderr
+
+
+def _run(argv: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run(
+        argv, cwd=cwd, input=stdin, capture_output=True, env={**os.environ, **_ENV}
+    )
+    if done.returncode != 0:
+        raise GitCommandError(argv, done.stderr.decode(errors="replace").strip())
+    return done.stdout
+
+
+class _CatFile:
+    """One persistent ``git cat-file --batch`` (or ``--batch-check``) process."""
+
+    def __init__(self, cwd: Path, mode: str) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", mode],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, **_ENV},
+        )
+        self._in: IO[bytes] = self._proc.stdin  # type: ignore[assignment]
+        self._out: IO[bytes] = self._proc.stdout  # type: ignore[assignment]
+
+    def header(self, name: str) -> tuple[str, str, int]:
+        """(object id, type, size) of NAME; ValueError when git has no such object."""
+        self._in.write(name.encode() + b"\n")
+        self._in.flush()
+        fields = self._out.readline().split()
+        if len(fields) != 3:  # "<name> missing" (or "ambiguous")
+            raise ValueError(f"no object {name}")
+        return fields[0].decode(), fields[1].decode(), int(fields[2])
+
+    def read(self, name: str) -> tuple[str, str, int, bytes]:
+        """(object id, type, size, bytes) of NAME (``--batch`` only); ValueError if none."""
+        oid, kind, size = self.header(name)
+        data = self._out.read(size + 1)[:-1]  # the contents, then a newline
+        return oid, kind, size, data
+
+    def close(self) -> None:
+        self._in.close()
+        self._proc.wait()
+        self._out.close()
+
+
+class _Git:
+    """``git <command> ARGS`` as methods (``rev_parse`` runs ``git rev-parse``), each
+    returning stdout without its last newline, as GitPython's ``repo.git`` did; plus
+    object reads through persistent ``cat-file`` processes."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self._batch: _CatFile | None = None
+        self._check: _CatFile | None = None
+
+    def execute(self, argv: list[str]) -> str:
+        return _run(argv, self.cwd).decode(errors="replace").removesuffix("\n")
+
+    def __getattr__(self, name: str) -> Callable[..., str]:
+        command = name.replace("_", "-")
+        return lambda *args: self.execute(["git", command, *args])
+
+    def get_object_header(self, name: str) -> tuple[str, str, int]:
+        if self._check is None:
+            self._check = _CatFile(self.cwd, "--batch-check")
+        return self._check.header(name)
+
+    def get_object_data(self, name: str) -> tuple[str, str, int, bytes]:
+        if self._batch is None:
+            self._batch = _CatFile(self.cwd, "--batch")
+        return self._batch.read(name)
+
+    def close(self) -> None:
+        for proc in (self._batch, self._check):
+            if proc is not None:
+                proc.close()
+        self._batch = self._check = None
 
 
 @dataclass(frozen=True)
@@ -75,21 +170,48 @@ class GitRepository:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._gitpython: git.Repo | None = None
+        # --show-toplevel fails in a bare repository, after printing the other two lines.
+        argv = ["git", "rev-parse", "--absolute-git-dir", "--is-bare-repository"]
         try:
-            self._repo = git.Repo(self.path, search_parent_directories=True)
-        except (InvalidGitRepositoryError, NoSuchPathError) as e:
+            done = subprocess.run(
+                [*argv, "--show-toplevel"],
+                cwd=self.path,
+                capture_output=True,
+                env={**os.environ, **_ENV},
+            )
+            lines = done.stdout.decode(errors="replace").splitlines()
+        except (FileNotFoundError, NotADirectoryError):  # no such directory
+            lines = []
+        if len(lines) < 2:
             raise GitError(
                 f"not a git repository: {self.path.resolve()}",
                 "Run snap inside a git repository or pass --repo PATH",
-            ) from e
+            )
+        self._git_dir = Path(lines[0])
+        self._bare = lines[1] == "true"
+        if self._bare:
+            self.root = self._git_dir
+        elif len(lines) >= 3 and done.returncode == 0:
+            self.root = Path(lines[2])
+        else:  # inside a .git directory: its work tree is the directory above
+            self.root = self._git_dir.parent
+        self._git = _Git(self.root)
         self._missing_seen: dict[tuple[str, str], set[str]] = {}
-        if self._repo.bare:
-            self.root = Path(self._repo.git_dir)
-        else:
-            self.root = Path(self._repo.working_tree_dir or self.path)
 
     def close(self) -> None:
-        self._repo.close()
+        self._git.close()
+        if self._gitpython is not None:
+            self._gitpython.close()
+            self._gitpython = None
+
+    def _library(self) -> git.Repo:
+        """GitPython's view of the repository, opened (and imported) on first use."""
+        if self._gitpython is None:
+            import git
+
+            self._gitpython = git.Repo(self.root)
+        return self._gitpython
 
     def __enter__(self) -> GitRepository:
         return self
@@ -115,7 +237,7 @@ class GitRepository:
             raise GitError(f"'{rev}' is a range of commits, not one revision", one)
         try:
             # --verify names exactly one object; peeling it then proves it is a commit.
-            obj = self._repo.git.rev_parse("--verify", "--quiet", "--end-of-options", rev)
+            obj = self._git.rev_parse("--verify", "--quiet", "--end-of-options", rev)
         except GitCommandError as e:
             if not self._has_commits():
                 raise GitError(
@@ -134,28 +256,28 @@ class GitRepository:
                 "Check the name with `git log --oneline` or `git tag`",
             ) from e
         try:
-            sha = self._repo.git.rev_parse("--verify", "--quiet", f"{obj}^{{commit}}")
+            sha = self._git.rev_parse("--verify", "--quiet", f"{obj}^{{commit}}")
         except GitCommandError as e:
-            kind = self._repo.git.cat_file("-t", obj)
+            kind = self._git.cat_file("-t", obj)
             what = {"blob": "a file", "tree": "a directory"}.get(kind, f"a {kind}")
             raise GitError(f"'{rev}' names {what}, not a commit", one) from e
-        out = self._repo.git.log("-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", sha, "--")
+        out = self._git.log("-1", f"--format=%H{_FIELD}%cI{_FIELD}%s", sha, "--")
         sha, date, subject = out.split(_FIELD, 2)
         return CommitInfo(sha=sha, date=date, subject=subject)
 
     def _is_shallow(self) -> bool:
-        return (Path(self._repo.git_dir) / "shallow").exists()
+        return (self._git_dir / "shallow").exists()
 
     def _has_commits(self) -> bool:
         try:
-            self._repo.git.rev_parse("--verify", "HEAD")
+            self._git.rev_parse("--verify", "HEAD")
         except GitCommandError:
             return False
         return True
 
     def _log(self, *args: str) -> str:
         try:
-            return str(self._repo.git.log(*args))
+            return str(self._git.log(*args))
         except GitCommandError as e:
             if not self._has_commits():  # asked only on failure: it costs a process
                 return ""
@@ -234,12 +356,12 @@ class GitRepository:
 
     def last_commit_touching(self, rev: str, path: str) -> str | None:
         """The newest commit at or before REV that changed PATH, or None."""
-        out = self._repo.git.log("-1", "--format=%H", rev, "--", path)
+        out = self._git.log("-1", "--format=%H", rev, "--", path)
         return out.strip() or None
 
     def tags_by_commit(self) -> dict[str, list[str]]:
         """Tag names pointing at each commit (annotated tags are peeled)."""
-        out = self._repo.git.for_each_ref(
+        out = self._git.for_each_ref(
             "refs/tags", f"--format=%(objectname){_FIELD}%(*objectname){_FIELD}%(refname:short)"
         )
         tags: dict[str, list[str]] = {}
@@ -252,14 +374,15 @@ class GitRepository:
 
     def remote_url(self) -> str | None:
         """The URL of ``origin`` (or the first remote), when there is one."""
-        remotes = self._repo.remotes
-        if not remotes:
-            return None
-        remote = next((r for r in remotes if r.name == "origin"), remotes[0])
         try:
-            return next(iter(remote.urls))
-        except (StopIteration, GitCommandError):
+            names = self._git.remote().split()
+            if not names:
+                return None
+            name = "origin" if "origin" in names else names[0]
+            urls = self._git.remote("get-url", "--all", name).splitlines()
+        except GitCommandError:
             return None
+        return urls[0] if urls else None
 
     # -- objects ---------------------------------------------------------------------
 
@@ -267,7 +390,7 @@ class GitRepository:
         """The blob id of PATH at commit SHA, or None when no such file is there. A file
         whose blob the clone lacks is fetched (partial clone) or named in a GitError."""
         try:
-            hexsha, kind, _size = self._repo.git.get_object_header(f"{sha}:{path}")
+            hexsha, kind, _size = self._git.get_object_header(f"{sha}:{path}")
         except ValueError:
             entry = self._entry(sha, path)
             if entry is None:
@@ -281,7 +404,7 @@ class GitRepository:
     def blob_size(self, blob_id: str) -> int:
         """The size of a blob in bytes, read from its header (the bytes stay unread)."""
         try:
-            _sha, _kind, size = self._repo.git.get_object_header(blob_id)
+            _sha, _kind, size = self._git.get_object_header(blob_id)
         except ValueError as e:
             raise GitError(
                 f"object {short_id(blob_id)} is not in this clone's objects",
@@ -291,7 +414,7 @@ class GitRepository:
 
     def read_blob(self, blob_id: str) -> bytes:
         try:
-            _sha, _kind, _size, data = self._repo.git.get_object_data(blob_id)
+            _sha, _kind, _size, data = self._git.get_object_data(blob_id)
         except ValueError as e:
             raise GitError(
                 f"object {short_id(blob_id)} is not in this clone's objects",
@@ -306,7 +429,7 @@ class GitRepository:
 
     def _entry(self, sha: str, path: str) -> tuple[int, str, str, str] | None:
         """PATH's tree entry at SHA (no object read): how a missing blob is told from no file."""
-        out = self._repo.git.ls_tree("-z", "--full-tree", sha, "--", path)
+        out = self._git.ls_tree("-z", "--full-tree", sha, "--", path)
         for record in out.split("\0"):
             meta, _, name = record.partition("\t")
             if name == path and meta.split()[1] == "blob":
@@ -345,7 +468,7 @@ class GitRepository:
         """The size of blob OID when the clone has it, None when it does not (nothing is
         fetched: a partial clone's left-out files stay out)."""
         try:  # rev-list never fetches: it prints ?OID (or fails) for an absent object
-            missing = self._repo.git.execute(
+            missing = self._git.execute(
                 ["git", "rev-list", "--objects", "--no-walk", "--missing=print", oid]
             )
         except GitCommandError:
@@ -353,7 +476,7 @@ class GitRepository:
         if str(missing).startswith("?"):
             return None
         try:
-            _hexsha, _kind, size = self._repo.git.get_object_header(oid)
+            _hexsha, _kind, size = self._git.get_object_header(oid)
         except ValueError:
             return None
         return int(size)
@@ -365,20 +488,18 @@ class GitRepository:
             return f
         sub = "" if subdir in ("", ".") else subdir.strip("/")
         repo_path = f"{sub}/{f.path}" if sub else f.path
-        where = gitlfs.resolve(self._work_dir, Path(self._repo.git_dir), repo_path, f.data, store)
+        where = gitlfs.resolve(self._work_dir, self._git_dir, repo_path, f.data, store)
         return TreeFile(path=f.path, mode=f.mode, data=b"", lfs=f.lfs, source=where)
 
     @property
     def _work_dir(self) -> Path:
-        return Path(self._repo.working_tree_dir or self._repo.git_dir)
+        return self._git_dir if self._bare else self.root
 
     def _tree_entries(self, sha: str, subdir: str) -> list[tuple[int, str, str, str]]:
         """(mode, blob id, repository path, path relative to SUBDIR) of each file."""
         sub = "" if subdir in ("", ".") else subdir.strip("/")
         try:
-            out = self._repo.git.ls_tree(
-                "-r", "-z", "--full-tree", sha, "--", *([sub] if sub else [])
-            )
+            out = self._git.ls_tree("-r", "-z", "--full-tree", sha, "--", *([sub] if sub else []))
         except GitCommandError as e:
             raise GitError(
                 f"cannot list the files of {short_id(sha)}: {_last(e)}",
@@ -403,7 +524,7 @@ class GitRepository:
 
     def _is_tree(self, sha: str, path: str) -> bool:
         try:
-            hexsha, kind, _size = self._repo.git.get_object_header(f"{sha}:{path}")
+            hexsha, kind, _size = self._git.get_object_header(f"{sha}:{path}")
         except ValueError:
             return False
         return (kind.decode() if isinstance(kind, bytes) else kind) == "tree"
@@ -413,7 +534,7 @@ class GitRepository:
         (asked once per tree until a fetch adds objects: it costs a git process)."""
         sub = "" if subdir in ("", ".") else subdir.strip("/")
         if (sha, sub) not in self._missing_seen:
-            out = self._repo.git.rev_list(
+            out = self._git.rev_list(
                 "--objects", "--no-walk", "--missing=print", sha, "--", *([sub] if sub else [])
             )
             lines = out.splitlines()
@@ -424,7 +545,9 @@ class GitRepository:
 
     def promisor_remote(self) -> str | None:
         """The remote a partial clone fetches missing objects from, when one is set."""
-        reader = self._repo.config_reader()
+        # Only reached when the clone lacks objects: GitPython's config reader is worth
+        # its import here, and reads every config file the way git does.
+        reader = self._library().config_reader()
         for section in reader.sections():
             m = re.fullmatch(r'remote "(.+)"', section)
             if m and str(reader.get_value(section, "promisor", "false")).lower() == "true":
@@ -453,7 +576,7 @@ class GitRepository:
             )
         log.info("fetching %d missing object(s) of %s from %s", count, short_id(sha), remote)
         try:
-            self._repo.git.execute(
+            self._git.execute(
                 [
                     "git",
                     "-c",
@@ -484,7 +607,7 @@ class GitRepository:
 
     def _blob_bytes(self, oid: str, path: str, sha: str) -> bytes:
         try:
-            _sha, _kind, _size, data = self._repo.git.get_object_data(oid)
+            _sha, _kind, _size, data = self._git.get_object_data(oid)
         except ValueError as e:
             raise GitError(
                 f"{path} at {short_id(sha)} is not in this clone's objects",
@@ -507,6 +630,8 @@ def _last(e: GitCommandError) -> str:
 
 def init_repository(path: str | os.PathLike[str]) -> GitRepository:
     """Create (or reuse) a git repository at PATH with a local identity for commits."""
+    import git
+
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
     repo = git.Repo.init(p, initial_branch="main") if not (p / ".git").exists() else git.Repo(p)
@@ -527,26 +652,29 @@ def commit_files(
     date: str | None = None,
 ) -> str:
     """Write FILES (None deletes) into the work tree, commit them, optionally tag. Returns sha."""
+    from git.exc import GitCommandError as LibraryError
+
+    library = repo._library()
     root = repo.root
     for rel, content in files.items():
         target = root / rel
         if content is None:
             if target.exists():
-                repo._repo.git.rm("-q", "--", rel)
+                library.git.rm("-q", "--", rel)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content.encode() if isinstance(content, str) else content)
-        repo._repo.git.add("--", rel)
+        library.git.add("--", rel)
     env = {}
     if date:
         env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
     try:
-        repo._repo.git.commit("-q", "--allow-empty", "-m", message, env=env)
-    except GitCommandError as e:
+        library.git.commit("-q", "--allow-empty", "-m", message, env=env)
+    except LibraryError as e:
         raise GitError(
             f"git commit failed: {e.stderr.strip()}", "Check `git status` in that repository"
         ) from e
-    sha = repo._repo.head.commit.hexsha
+    sha = library.head.commit.hexsha
     if tag:
-        repo._repo.git.tag("-f", tag, sha)
+        library.git.tag("-f", tag, sha)
     return sha
