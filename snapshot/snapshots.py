@@ -97,26 +97,40 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
         changes = repo.changes_of(settings.lockfile)
         tags = repo.tags_by_commit()
         cache = LockSummaryCache(settings.cache_dir)
+        blobs = [
+            c.blob if c.blob_known else repo.blob_id(c.commit.sha, settings.lockfile)
+            for c in changes
+        ]
+        # Cached by blob, shared by every commit (and repo) with these bytes, so a
+        # stored error names no place; it is named per commit below. What the cache
+        # lacks is read in one pass over git's objects.
+        summaries: dict[str, LockSummary] = {}
+        missing = []
+        for blob in blobs:
+            if blob is not None and blob not in summaries:
+                cached = cache.get(blob)
+                if cached is not None:
+                    summaries[blob] = cached
+                    continue
+                too_large = size_error(repo.blob_size(blob), _HERE)
+                if too_large:  # never read: its size is in the object's header
+                    summaries[blob] = LockSummary(
+                        None, None, None, too_large.message, too_large.short
+                    )
+                    cache.put(blob, summaries[blob])
+                else:
+                    missing.append(blob)
+        for blob, data in repo.read_blobs(missing).items():
+            summaries[blob] = summarize(data, _HERE)
+            cache.put(blob, summaries[blob])
         snapshots = []
-        for change in changes:
+        for change, blob in zip(changes, blobs, strict=True):
             commit = change.commit
-            blob = change.blob if change.blob_known else repo.blob_id(commit.sha, settings.lockfile)
             if blob is None:
                 summary = LockSummary(None, None, None, None)
                 status = STATUS_DELETED
             else:
-                cached = cache.get(blob)
-                if cached is None:
-                    # Cached by blob, shared by every commit (and repo) with these bytes, so
-                    # the stored error names no place; it is named per commit below.
-                    too_large = size_error(repo.blob_size(blob), _HERE)
-                    cached = (
-                        LockSummary(None, None, None, too_large.message, too_large.short)
-                        if too_large
-                        else summarize(repo.read_blob(blob), _HERE)
-                    )
-                    cache.put(blob, cached)
-                summary = cached
+                summary = summaries[blob]
                 if summary.error:
                     here = f"{settings.lockfile} at {commit.short}"
                     summary = replace(summary, error=summary.error.replace(_HERE, here, 1))

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
@@ -421,6 +421,31 @@ class GitRepository:
                 "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
             ) from e
         return bytes(data)
+
+    def read_blobs(self, blob_ids: Iterable[str]) -> dict[str, bytes]:
+        """Bytes of every blob in BLOB_IDS, by id, from one ``git cat-file --batch`` run."""
+        wanted = list(dict.fromkeys(blob_ids))
+        if not wanted:
+            return {}
+        requests = "".join(f"{b}\n" for b in wanted).encode()
+        try:
+            out = _run(["git", "cat-file", "--batch"], self.root, stdin=requests)
+        except GitCommandError as e:
+            raise GitError(f"git cat-file failed: {_last(e)}", "Check the repository") from e
+        blobs: dict[str, bytes] = {}
+        at = 0
+        for blob in wanted:
+            end = out.index(b"\n", at)
+            fields = out[at:end].split()
+            if len(fields) != 3:  # "<id> missing"
+                raise GitError(
+                    f"object {short_id(blob)} is not in this clone's objects",
+                    "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
+                )
+            size = int(fields[2])
+            blobs[blob] = out[end + 1 : end + 1 + size]
+            at = end + 1 + size + 1
+        return blobs
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """Bytes of PATH at commit SHA from the object store, or None when absent."""

@@ -346,3 +346,26 @@ def test_init_repository_reuses_an_existing_one(tmp_path: Path):
 
     assert again.resolve("HEAD").sha == sha
     again.close()
+
+
+def test_remote_url_prefers_origin_as_git_does(merged: History):
+    assert merged.repo.remote_url() is None
+    git(merged.path, "remote", "add", "upstream", "https://example.invalid/up.git")
+    assert merged.repo.remote_url() == "https://example.invalid/up.git"
+    git(merged.path, "remote", "add", "origin", "https://example.invalid/app.git")
+
+    assert merged.repo.remote_url() == git(merged.path, "remote", "get-url", "origin").strip()
+
+
+def test_read_blobs_is_git_cat_file(merged: History):
+    changes = [c for c in merged.repo.changes_of("Pipfile.lock") if c.blob]
+    ids = [c.blob for c in changes if c.blob] * 2  # asked twice: read once
+
+    blobs = merged.repo.read_blobs(ids)
+
+    assert set(blobs) == set(ids)
+    for blob, data in blobs.items():
+        assert data == merged.repo.read_blob(blob)
+        assert data.decode() == git(merged.path, "cat-file", "blob", blob)
+    with pytest.raises(GitError, match="^object 0{12} is not in this clone.s objects"):
+        merged.repo.read_blobs(["0" * 40])
