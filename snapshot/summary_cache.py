@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +61,8 @@ class LockSummaryCache:
         """Write atomically (temp file + rename); failures only cost speed next time."""
         if not self._dirty:
             return
+        import tempfile  # here: a listing that found every summary writes nothing
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".summaries-")
