@@ -5,6 +5,7 @@ Examples:
     .venv/bin/python -m bench --tiny       # smoke test: one run of cold-build, size, rollback-raw
     .venv/bin/python -m bench --only code-only,size
     .venv/bin/python -m bench --only rollback-raw,unavailability
+    SNAP_BENCH_REAL_HISTORY=CLONE .venv/bin/python -m bench --only list-real,list-real-cold
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def select(only: str, tiny: bool) -> list[Pair]:
             hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(by_name)
             raise BenchError(f"unknown pair '{name}' ({hint})")
     chosen = [p for p in PAIRS if (p.name in names if names else (p.tiny or not tiny))]
+    for pair in [p for p in chosen if p.needs and not os.environ.get(p.needs) and not names]:
+        logging.getLogger("bench").info("leaving out %s: %s is not set", pair.name, pair.needs)
+        chosen.remove(pair)
     return chosen
 
 

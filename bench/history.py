@@ -1,22 +1,28 @@
-"""The list-history pair: `snap list --json` on a long history vs the git plumbing it
-cannot beat.
+"""The list pairs: `snap list --json` on a long history vs the git plumbing it cannot beat.
 
 The alternative is the least work that can answer the same question:
-``git log --format=%H -- Pipfile.lock`` plus ``git cat-file --batch`` of those blobs.
-The repository is generated deterministically: 10,000 commits, every 40th changing the
+``git log --format=%H -- Pipfile.lock`` plus ``git cat-file --batch`` of those blobs,
+run the same way as snap (a fresh process, the page cache as the previous run left it).
+
+``list-history`` runs on a generated repository: 10,000 commits, every 40th changing the
 lock (250 lock changes; a real pipenv lock from the demo, with one pin moved each time).
-The goal is for a repeat run (snap's summary cache warm); the first, cold run is
-reported beside it.
+``list-real`` and ``list-real-cold`` run on a clone of a real public project with a long
+history of Pipfile.lock (``SNAP_BENCH_REAL_HISTORY``; bench/README.md names the one
+measured): warm is a repeat run (snap's lock-summary cache filled by an untimed first
+run), cold is a first run, with an empty cache directory given to every snap run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench import BenchError
 from bench.pairs import Measured, Pair, alternate
 from bench.snapbuild import PROJECT_ROOT
 from bench.timing import Sample
@@ -25,6 +31,7 @@ from snapshot.demo import demo_files
 
 COMMITS, EVERY = 10_000, 40
 GIT = "git log --format=%H -- Pipfile.lock + git cat-file --batch of those blobs"
+REAL_HISTORY = "SNAP_BENCH_REAL_HISTORY"  # a clone of a long real history (bench/README.md)
 
 
 def generate_repository(path: Path, commits: int, every: int) -> None:
@@ -52,7 +59,7 @@ def generate_repository(path: Path, commits: int, every: int) -> None:
     subprocess.run(["git", "reset", "-q", "--hard"], cwd=path, check=True)
 
 
-def snap_list(repo: Path, cache_dir: Path) -> Sample:
+def snap_list(repo: Path, cache_dir: Path, expected: int = COMMITS // EVERY) -> Sample:
     """`snap list --json --no-images`, as a user runs it (a subprocess, start-up included)."""
     argv = [sys.executable, "-m", "snapshot", "--repo", str(repo), "list", "--json", "--no-images"]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "SNAP_CACHE_DIR": str(cache_dir)}
@@ -60,8 +67,8 @@ def snap_list(repo: Path, cache_dir: Path) -> Sample:
     done = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
     seconds = time.perf_counter() - started
     listed = len(json.loads(done.stdout)["snapshots"])
-    if listed != COMMITS // EVERY:
-        raise ValueError(f"snap list found {listed} snapshots, expected {COMMITS // EVERY}")
+    if listed != expected:
+        raise ValueError(f"snap list found {listed} snapshots, expected {expected}")
     return Sample(seconds)
 
 
@@ -76,6 +83,75 @@ def git_plumbing(repo: Path) -> Sample:
         ["git", "cat-file", "--batch"], cwd=repo, input=batch, check=True, capture_output=True
     )
     return Sample(time.perf_counter() - started)
+
+
+def lock_commits(repo: Path) -> int:
+    out = subprocess.run(
+        ["git", "log", "--format=%H", "--", "Pipfile.lock"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return len(out.split())
+
+
+def real_history() -> Path:
+    path = os.environ.get(REAL_HISTORY, "")
+    if not path or not (Path(path) / ".git").exists():
+        raise BenchError(
+            f"{REAL_HISTORY} must name a git clone with a long Pipfile.lock history "
+            "(bench/README.md says which one was measured)"
+        )
+    return Path(path)
+
+
+def _history_details(repo: Path) -> dict[str, object]:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    return {
+        "repository": str(repo),
+        "head": git("rev-parse", "HEAD"),
+        "commits": int(git("rev-list", "--count", "HEAD")),
+        "lock_changes": lock_commits(repo),
+    }
+
+
+def list_real(ws: Workspace, runs: int) -> Measured:
+    repo = real_history()
+    expected = lock_commits(repo)
+    cache = ws.root / "real-history-cache"
+    first = snap_list(repo, cache, expected).value  # fills the summary cache: untimed
+    done = alternate(
+        runs,
+        "list-real",
+        lambda: snap_list(repo, cache, expected),
+        lambda: git_plumbing(repo),
+    )
+    details = _history_details(repo)
+    return done.measured(
+        details={**details, "snap_first_run_seconds": round(first, 4)},
+        note=f"{details['commits']} commits, {expected} lock changes (warm)",
+    )
+
+
+def list_real_cold(ws: Workspace, runs: int) -> Measured:
+    repo = real_history()
+    expected = lock_commits(repo)
+    caches = ws.root / "real-history-cold"
+
+    def cold() -> Sample:
+        # snap's own cache dropped: a directory it has never written to.
+        shutil.rmtree(caches, ignore_errors=True)
+        return snap_list(repo, caches, expected)
+
+    git_plumbing(repo)  # the page cache as warm for both sides
+    done = alternate(runs, "list-real-cold", cold, lambda: git_plumbing(repo))
+    details = _history_details(repo)
+    return done.measured(
+        details={**details, "snap_cache": "empty for every snap run"},
+        note=f"{details['commits']} commits, {expected} locks parsed per snap run",
+    )
 
 
 def list_history(ws: Workspace, runs: int) -> Measured:
@@ -111,5 +187,30 @@ PAIRS: tuple[Pair, ...] = (
         measure=list_history,
         alternative=GIT,
         side="git",
+    ),
+    Pair(
+        name="list-real",
+        description="snap list --json --no-images on a real history of 10,000+ commits "
+        f"(${REAL_HISTORY}), repeat runs (summary cache warm)",
+        unit="s",
+        goal="ratio <= 2.0 (warm)",
+        max_ratio=2.0,
+        tiny=False,
+        measure=list_real,
+        alternative=GIT,
+        side="git",
+        needs=REAL_HISTORY,
+    ),
+    Pair(
+        name="list-real-cold",
+        description="the same, each snap run a fresh process with an empty cache directory",
+        unit="s",
+        goal="ratio <= 3.0 (cold)",
+        max_ratio=3.0,
+        tiny=False,
+        measure=list_real_cold,
+        alternative=GIT,
+        side="git",
+        needs=REAL_HISTORY,
     ),
 )

@@ -46,6 +46,7 @@ class Pair:
     alternative: str = SEED
     side: str = "seed"  # the alternative's short name in the tables
     max_value: float | None = None  # an absolute bound on every snap sample (None: none)
+    needs: str = ""  # an environment variable the pair needs; unset: left out unless named
 
 
 @dataclass(frozen=True)
