@@ -166,7 +166,7 @@ class Builder:
             self.progress.step(f"{tag} already built for {src.label}")
             if self.smoke:
                 smoke_gate(self.engine, self.settings, existing.id, src.label, self.progress)
-            return self._result(src, existing, None, cached=True, env_cached=True, t0=started)
+            return self._result(src, existing.id, None, cached=True, env_cached=True, t0=started)
         if existing:
             log.info("%s exists but its labels do not match %s; rebuilding", tag, src.label)
         if self.settings.recipe == "dockerfile":
@@ -179,15 +179,15 @@ class Builder:
         if self.smoke:
             smoke_gate(self.engine, self.settings, image_id, src.label, self.progress)
         self.engine.tag(image_id, tag)
-        info = self.engine.image(tag)
-        assert info is not None
         self.progress.step(f"tagged {tag}")
-        return self._result(src, info, env_image, cached=False, env_cached=env_cached, t0=started)
+        return self._result(
+            src, image_id, env_image, cached=False, env_cached=env_cached, t0=started
+        )
 
     def _result(
         self,
         src: RevisionSource,
-        info: ImageInfo,
+        image_id: str,
         env_image: str | None,
         *,
         cached: bool,
@@ -200,7 +200,7 @@ class Builder:
             env_image = tag if self.engine.image(tag) else None
         return BuildResult(
             image=app_tag(self.settings, src.commit.sha),
-            image_id=info.id,
+            image_id=image_id,
             env_image=env_image,
             lock_id=src.lock.lock_id,
             revision=src.commit.sha,

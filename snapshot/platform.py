@@ -7,13 +7,14 @@ environment markers of the lock are evaluated for the container, not for the hos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from snapshot.errors import BuildError
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 # Runs inside the base image with its own python3: stdlib only.
 PROBE_SCRIPT = r"""
@@ -109,6 +110,8 @@ class TargetPlatform:
         return f"CPython {self.python_version} on {self.platforms[0]}"
 
     def tags(self) -> list[Tag]:
+        from packaging.tags import compatible_tags, cpython_tags
+
         version = tuple(int(x) for x in self.python_version.split("."))
         plats = self.platforms
         return [
@@ -130,6 +133,9 @@ class TargetPlatform:
         """Whether a lock entry with this marker is installed on the target."""
         if not marker:
             return True
+        # Here: a build that reuses its environment evaluates no marker.
+        from packaging.markers import InvalidMarker, Marker
+
         try:
             return Marker(marker).evaluate(dict(self.markers))
         except InvalidMarker as e:

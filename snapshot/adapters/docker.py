@@ -142,8 +142,8 @@ class DockerEngine:
 
     def __init__(self, timeout: int = 300) -> None:
         try:
+            # Asking the engine for its API version is the connection check: no ping too.
             self._client = docker.from_env(timeout=timeout)
-            self._client.ping()
         except docker.errors.DockerException as e:
             raise explain(e) from e
         except (RequestsConnectionError, PermissionError, FileNotFoundError) as e:

@@ -43,8 +43,9 @@ _ENV = {"LANGUAGE": "C", "LC_ALL": "C"}
 class GitCommandError(Exception):
     """A git command exited non-zero; ``stderr`` is what it said."""
 
-    def __init__(self, argv: list[str], stderr: str) -> None:
+    def __init__(self, argv: list[str], status: int, stderr: str) -> None:
         super().__init__(f"{' '.join(argv)}: {stderr}")
+        self.status = status
         self.stderr = stderr
 
 
@@ -53,7 +54,7 @@ def _run(argv: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
         argv, cwd=cwd, input=stdin, capture_output=True, env={**os.environ, **_ENV}
     )
     if done.returncode != 0:
-        raise GitCommandError(argv, done.stderr.decode(errors="replace").strip())
+        raise GitCommandError(argv, done.returncode, done.stderr.decode(errors="replace").strip())
     return done.stdout
 
 
@@ -297,7 +298,7 @@ class GitRepository:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ANCESTOR is DESCENDANT or one of its ancestors (git merge-base)."""
         try:
-            self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
+            self._git.merge_base("--is-ancestor", ancestor, descendant)
         except GitCommandError as e:
             if e.status == 1:
                 return False
