@@ -17,15 +17,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench import BenchError
-from bench.pairs import Measured, Pair, alternate
+from bench.pairs import Alternation, Measured, Pair, alternate
 from bench.snapbuild import PROJECT_ROOT
-from bench.timing import Sample
+from bench.timing import Sample, children_cpu
 from bench.workspace import Workspace
 from snapshot.demo import demo_files
 
@@ -63,17 +64,18 @@ def snap_list(repo: Path, cache_dir: Path, expected: int = COMMITS // EVERY) -> 
     """`snap list --json --no-images`, as a user runs it (a subprocess, start-up included)."""
     argv = [sys.executable, "-m", "snapshot", "--repo", str(repo), "list", "--json", "--no-images"]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "SNAP_CACHE_DIR": str(cache_dir)}
-    started = time.perf_counter()
+    cpu, started = children_cpu(), time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
     listed = len(json.loads(done.stdout)["snapshots"])
     if listed != expected:
         raise ValueError(f"snap list found {listed} snapshots, expected {expected}")
-    return Sample(seconds)
+    return Sample(seconds, cpu=cpu)
 
 
 def git_plumbing(repo: Path) -> Sample:
-    started = time.perf_counter()
+    # This process reads the blobs from the pipe: its own CPU counts too.
+    cpu, started = children_cpu() + time.process_time(), time.perf_counter()
     shas = subprocess.run(
         ["git", "log", "--format=%H", "--", "Pipfile.lock"],
         cwd=repo, check=True, capture_output=True, text=True,
@@ -82,7 +84,21 @@ def git_plumbing(repo: Path) -> Sample:
     subprocess.run(
         ["git", "cat-file", "--batch"], cwd=repo, input=batch, check=True, capture_output=True
     )
-    return Sample(time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Sample(seconds, cpu=children_cpu() + time.process_time() - cpu)
+
+
+def cpu_details(done: Alternation) -> tuple[dict[str, object], str]:
+    """Both sides' CPU seconds per run, and their medians' ratio for the note."""
+    snap = [s.cpu for s in done.snap if s.cpu is not None]
+    git = [s.cpu for s in done.alternative if s.cpu is not None]
+    ratio = statistics.median(snap) / statistics.median(git)
+    details = {
+        "snap_cpu_seconds": [round(c, 4) for c in snap],
+        "git_cpu_seconds": [round(c, 4) for c in git],
+        "cpu_ratio": round(ratio, 4),
+    }
+    return details, f"CPU ratio {ratio:.2f}"
 
 
 def lock_commits(repo: Path) -> int:
@@ -129,9 +145,10 @@ def list_real(ws: Workspace, runs: int) -> Measured:
         lambda: git_plumbing(repo),
     )
     details = _history_details(repo)
+    cpu, cpu_note = cpu_details(done)
     return done.measured(
-        details={**details, "snap_first_run_seconds": round(first, 4)},
-        note=f"{details['commits']} commits, {expected} lock changes (warm)",
+        details={**details, **cpu, "snap_first_run_seconds": round(first, 4)},
+        note=f"{details['commits']} commits, {expected} lock changes (warm); {cpu_note}",
     )
 
 
@@ -148,9 +165,10 @@ def list_real_cold(ws: Workspace, runs: int) -> Measured:
     git_plumbing(repo)  # the page cache as warm for both sides
     done = alternate(runs, "list-real-cold", cold, lambda: git_plumbing(repo))
     details = _history_details(repo)
+    cpu, cpu_note = cpu_details(done)
     return done.measured(
-        details={**details, "snap_cache": "empty for every snap run"},
-        note=f"{details['commits']} commits, {expected} locks parsed per snap run",
+        details={**details, **cpu, "snap_cache": "empty for every snap run"},
+        note=f"{details['commits']} commits, {expected} locks parsed per snap run; {cpu_note}",
     )
 
 
@@ -163,15 +181,17 @@ def list_history(ws: Workspace, runs: int) -> Measured:
     done = alternate(
         runs, "list-history", lambda: snap_list(repo, cache), lambda: git_plumbing(repo)
     )
+    cpu, cpu_note = cpu_details(done)
     return done.measured(
         details={
             "commits": COMMITS,
             "lock_changes": COMMITS // EVERY,
             "snap_cold_seconds": round(cold, 4),
             "generate_seconds": round(generated, 2),
+            **cpu,
         },
         note=f"{COMMITS} commits, {COMMITS // EVERY} lock changes; snap's cold first run "
-        f"{cold:.2f} s",
+        f"{cold:.2f} s; {cpu_note}",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import statistics
 import subprocess
 import threading
@@ -69,6 +70,9 @@ class Sample:
     phases: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)  # docker instruction -> s
     step_counts: dict[str, float] = field(default_factory=dict)  # docker instruction -> steps
+    # CPU seconds (user + system) of the measured processes: on a shared machine, less
+    # noisy than wall-clock time, which waits for the cores too. None: not measured.
+    cpu: float | None = None
 
     @classmethod
     def of(cls, run: TimedRun, markers: Sequence[Marker], first_phase: str) -> Sample:
@@ -98,6 +102,12 @@ class Stats:
         if not values:
             raise BenchError("no samples to summarise")
         return cls(statistics.median(values), min(values), max(values))
+
+
+def children_cpu() -> float:
+    """User + system seconds of every child process this one has waited for, so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_timed(
