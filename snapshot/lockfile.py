@@ -357,6 +357,34 @@ def _is_hash(text: str) -> bool:
     )
 
 
+# _is_hash of every hash of an entry at once, in one regex match over them joined by
+# newlines (a long history has a million hashes; a call each was most of a cold listing).
+# The algorithm names are matched case-blind in ASCII only (no other character lowers
+# to one of their letters), as _is_hash lowers them.
+_ONE_HASH = "|".join(f"(?ai:{a}):[0-9a-fA-F]{{{n}}}" for a, n in _HASH_HEX_DIGITS.items())
+_HASH_LINES = re.compile(f"(?:{_ONE_HASH})(?:\n(?:{_ONE_HASH}))*")
+
+
+def _all_hashes(raw_hashes: list[Any]) -> bool:
+    """True when every item is a string that _is_hash accepts (False: look one by one)."""
+    if not raw_hashes:
+        return True
+    try:
+        joined = "\n".join(raw_hashes)
+    except TypeError:  # not all strings
+        return False
+    # A newline inside an item would make two lines of one: count them.
+    return joined.count("\n") == len(raw_hashes) - 1 and bool(_HASH_LINES.fullmatch(joined))
+
+
+def _sorted_lower(raw_hashes: list[str]) -> tuple[str, ...]:
+    """The hashes lower-cased and sorted; pipenv writes lower-case hex, which stays as is."""
+    joined = "".join(raw_hashes)
+    if joined == joined.lower():  # nothing in the whole changes, so nothing in a part
+        return tuple(sorted(raw_hashes))
+    return tuple(sorted(h.lower() for h in raw_hashes))
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_marker(text: str) -> bool:
     """PEP 508 marker grammar; cached, since a history repeats a handful of markers."""
@@ -387,9 +415,10 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
             REGENERATE,
             short="too many hashes",
         )
-    for h in raw_hashes:
-        if not (isinstance(h, str) and _is_hash(h)):
-            raise _grammar_error(where, "hash", h, owner, "expected sha256: and 64 hex digits")
+    if not _all_hashes(raw_hashes):
+        for h in raw_hashes:
+            if not (isinstance(h, str) and _is_hash(h)):
+                raise _grammar_error(where, "hash", h, owner, "expected sha256: and 64 hex digits")
     # A version is checked against PEP 440 by the deploy gate, not here: locks of old
     # releases with legacy versions stay readable by `show` and `diff`.
     version = entry.get("version")
@@ -406,7 +435,7 @@ def _package(raw_name: str, entry: Mapping[str, Any], where: str, owner: str) ->
         isinstance(x, str) and _NAME.fullmatch(x) for x in extras
     ):
         raise _grammar_error(where, "extras list", extras, owner, "PEP 508 names")
-    hashes = tuple(sorted(h.lower() for h in raw_hashes))
+    hashes = _sorted_lower(raw_hashes)
     fields: dict[str, Any] = {}
     for key in ID_FIELDS:
         if key in entry and entry[key] is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from repo_factory import dump_lock, lock_doc, lock_text
 
+from snapshot import lockfile
 from snapshot.errors import LockError
 from snapshot.lockfile import LOCK_ID_VERSION, parse_lock
 
@@ -428,3 +429,50 @@ def test_wrongly_typed_fields_are_a_lock_error_not_a_crash(edit: Callable[[Doc],
 
     assert info.value.message.startswith("X has a malformed ")
     assert info.value.message.endswith(".")
+
+
+# -- every hash of an entry checked in one match: the same verdict as one by one ------
+
+_H = "sha256:" + "a" * 64
+HASH_LISTS: dict[str, list[Any]] = {
+    "none": [],
+    "one": [_H],
+    "upper-case": [_H, "SHA256:" + "A" * 64],
+    "mixed-case algorithm": ["Sha256:" + "F" * 64],
+    "long s is no s": ["\u017fha256:" + "a" * 64],
+    "short digest": ["sha256:" + "a" * 63],
+    "long digest": ["sha256:" + "a" * 65],
+    "md5": ["md5:" + "b" * 32],
+    "sha384": ["sha384:" + "d" * 96],
+    "sha512": ["sha512:" + "c" * 128],
+    "sha1": ["sha1:" + "e" * 40],
+    "newline inside": [_H + "\n" + _H],
+    "split by a newline": ["sha256:" + "a" * 32 + "\n" + "a" * 31],
+    "not a string": [_H, 3],
+    "null": [None],
+    "not hex": [_H, "sha256:" + "g" * 64],
+    "space": ["sha256 :" + "a" * 64],
+    "trailing space": [_H + " "],
+    "no algorithm": [":" + "a" * 64],
+}
+
+
+@pytest.mark.parametrize("hashes", HASH_LISTS.values(), ids=HASH_LISTS.keys())
+def test_hashes_checked_at_once_as_one_by_one(hashes: list[Any]):
+    one_by_one = all(isinstance(h, str) and lockfile._is_hash(h) for h in hashes)
+
+    assert lockfile._all_hashes(hashes) is one_by_one
+    doc = lock_doc("requests-v1")
+    doc["default"]["idna"]["hashes"] = hashes
+    if one_by_one:
+        assert parse_lock(json.dumps(doc)).lock_id
+    else:
+        with pytest.raises(LockError, match=r"has an invalid hash .* for idna in `default`"):
+            parse_lock(json.dumps(doc))
+
+
+def test_hashes_are_sorted_lower_case_either_way():
+    upper, lower = "sha256:" + "B" * 64, "sha256:" + "a" * 64
+
+    assert lockfile._sorted_lower([upper, lower]) == (lower, upper.lower())
+    assert lockfile._sorted_lower([lower, "sha256:" + "0" * 64]) == ("sha256:" + "0" * 64, lower)
