@@ -31,6 +31,7 @@ PHASES = (
     Marker.of("env: final stage (COPY --from) + labels", r"^Step \d+/\d+ : FROM \S+\s*$"),
     Marker.of("env: installed-set check", r"^snap: checking installed"),
     Marker.of("app image", r"^snap: adding the app files"),
+    Marker.of("smoke check (a container run)", r"^snap: smoke check"),
     Marker.of("tag + exit", r"^snap: tagged"),
 )
 _ENV_BUILD = r"^snap: building environment"
