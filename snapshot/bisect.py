@@ -301,13 +301,15 @@ def _packages(
             subset = [by_name[n] for n in sorted(key)]
             installs = [new_by[c.name] for c in subset if c.name in new_by]
             removals = [c.name for c in subset if c.name not in new_by]
-            wheels = run.builder.wheels(installs, target)
+            wheels = run.builder.wheels(installs, target, new)
             what = ", ".join(c.text for c in subset)
             env_id = synthetic_environment(run.engine, old_env.id, installs, removals, wheels, what)
             run.throwaway.append(env_id)
             env = run.engine.image(env_id)
             assert env is not None
-            source = RevisionSource(code.revision, new.lock, code.files, code.source_url)
+            source = RevisionSource(
+                code.revision, new.lock, code.files, code.source_url, code.python
+            )
             app_id = run.builder.app_on(
                 source, env, {LABEL_SYNTHETIC: f"code of {code.label} on {what}", LABEL_LOCK_ID: ""}
             )

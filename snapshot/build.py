@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snapshot import __version__, appfiles
-from snapshot.adapters import pip
+from snapshot import __version__, appfiles, sdists
+from snapshot.adapters import index, pip
 from snapshot.adapters.docker import (
     ContextFile,
     DockerEngine,
@@ -51,6 +51,7 @@ from snapshot.labels import (
     LABEL_PYTHON,
     LABEL_REVISION,
     LABEL_RUN,
+    LABEL_SDIST_BUILDS,
     LABEL_SOURCE,
     LABEL_STAGE,
     LABEL_VERSION,
@@ -58,9 +59,11 @@ from snapshot.labels import (
 from snapshot.lockfile import LockFile, Package
 from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
+from snapshot.pythons import PythonChoice, choose_python
 from snapshot.revision import CommitInfo, Revision
+from snapshot.sdists import BuiltWheel
 from snapshot.smoke import gate as smoke_gate
-from snapshot.snapshots import open_repository, resolve_revision
+from snapshot.snapshots import open_repository, read_pipfile_bytes, resolve_revision
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
@@ -78,6 +81,8 @@ class BuildResult:
     env_cached: bool  # the environment image was reused
     downloaded: int  # artifacts fetched into the wheel cache by this build
     seconds: float
+    sdist_built: int = 0  # wheels this build made from sdists in the builder
+    sdist_reused: int = 0  # wheels built from sdists earlier, taken from the cache
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class RevisionSource:
     lock: LockFile
     files: list[ContextFile]  # app files of the revision (lock directory's subtree)
     source_url: str | None
+    python: PythonChoice
 
     @property
     def commit(self) -> CommitInfo:
@@ -120,7 +126,8 @@ def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> Rev
         ContextFile(f.path, f.data, f.mode, source=f.source)
         for f in (repo.resolve_lfs(f, settings.lock_dir, store) for f in chosen)
     ]
-    return RevisionSource(rev, lock, files, repo.remote_url())
+    python = choose_python(lock, read_pipfile_bytes(repo, settings, rev), settings.python, label)
+    return RevisionSource(rev, lock, files, repo.remote_url(), python)
 
 
 def read_source(settings: Settings, word: str) -> RevisionSource:
@@ -158,6 +165,7 @@ class Builder:
         self.smoke = smoke  # run the smoke check before tagging (run/cross/bisect: no)
         self.cache = WheelCache(settings.cache_dir)
         self.downloaded = 0
+        self.built: list[BuiltWheel] = []
 
     def build(self, src: RevisionSource, started: float) -> BuildResult:
         tag = app_tag(self.settings, src.commit.sha)
@@ -208,6 +216,8 @@ class Builder:
             env_cached=env_cached,
             downloaded=self.downloaded,
             seconds=round(time.monotonic() - t0, 3),
+            sdist_built=sum(1 for b in self.built if b.built),
+            sdist_reused=sum(1 for b in self.built if not b.built),
         )
 
     def _proves(self, info: ImageInfo, src: RevisionSource) -> bool:
@@ -225,7 +235,7 @@ class Builder:
             return True
         if info.labels.get(LABEL_RUN) != self._run_label():
             return False  # [tool.snap] command or port changed since it was built
-        base = self.engine.image(self.settings.base_image_for(src.lock.python_minor))
+        base = self.engine.image(self.settings.base_image_for(src.python.version))
         return base is None or info.labels.get(LABEL_BASE_ID) == base.id
 
     def _run_label(self) -> str:
@@ -247,14 +257,14 @@ class Builder:
             LABEL_CREATED: src.commit.date,
             LABEL_LOCK_ID: src.lock.lock_id,
             LABEL_KIND: kind,
-            LABEL_PYTHON: src.lock.python or "",
+            LABEL_PYTHON: src.lock.python or src.python.version,
             LABEL_PIPFILE_HASH: src.lock.pipfile_hash or "",
             LABEL_VERSION: __version__,
         }
         if src.source_url:
             labels[LABEL_SOURCE] = src.source_url
         if base is not None:
-            labels[LABEL_BASE_IMAGE] = self.settings.base_image_for(src.lock.python_minor)
+            labels[LABEL_BASE_IMAGE] = self.settings.base_image_for(src.python.version)
             labels[LABEL_BASE_ID] = base.id
         return labels
 
@@ -267,9 +277,12 @@ class Builder:
     def platform(self, src: RevisionSource) -> TargetPlatform:
         return self._base(src)[1]
 
-    def wheels(self, packages: list[Package], target: TargetPlatform) -> dict[str, Artifact]:
-        """A verified wheel per package, from the cache (fetched on the host if missing)."""
-        return self._artifacts(packages, target)
+    def wheels(
+        self, packages: list[Package], target: TargetPlatform, src: RevisionSource
+    ) -> dict[str, Artifact]:
+        """A verified wheel per package of SRC's lock: from the cache, fetched on the host,
+        or built from its sdist."""
+        return self._artifacts(packages, target, src)
 
     def app_on(self, src: RevisionSource, env: ImageInfo, labels: dict[str, str]) -> str:
         """The app files of SRC on the environment ENV, untagged; LABELS added last."""
@@ -278,7 +291,7 @@ class Builder:
     # -- base image and target platform ----------------------------------------------
 
     def _base(self, src: RevisionSource) -> tuple[ImageInfo, TargetPlatform]:
-        ref = self.settings.base_image_for(src.lock.python_minor)
+        ref = self.settings.base_image_for(src.python.version)
         info = self.engine.image(ref)
         if info is None:
             self.progress.step(f"base image {ref} is not local; trying to pull it")
@@ -291,18 +304,23 @@ class Builder:
                     "scripts/base-image in the snap repository) or set [tool.snap] base_image",
                 ) from e
         target = self._probe(ref, info)
-        lock = src.lock
-        if lock.python_version and lock.python_version != target.python_version:
+        chosen, lock = src.python, src.lock
+        if chosen.version != target.python_version:
             raise BuildError(
-                f"{src.label} locks python {lock.python_version} but {ref} has "
+                f"{src.label} needs python {chosen.version} ({chosen.source}) but {ref} has "
                 f"python {target.python_full_version}",
                 "Set [tool.snap] base_image to an image with that python",
             )
-        if lock.python_full_version and lock.python_full_version != target.python_full_version:
+        if (
+            not chosen.overridden
+            and lock.python_full_version
+            and lock.python_full_version != target.python_full_version
+        ):
             raise BuildError(
                 f"{src.label} locks python {lock.python_full_version} but {ref} has "
                 f"python {target.python_full_version}",
-                "Use a base image with exactly that interpreter",
+                f"Use a base image with exactly that interpreter, or pass --python "
+                f"{chosen.version} to accept {target.python_full_version}",
             )
         return info, target
 
@@ -334,13 +352,16 @@ class Builder:
             self.progress.step(f"reusing environment {tag}")
             return existing, True
         packages = [p for p in src.lock.default if target.applies(p.markers)]
-        artifacts = self._artifacts(packages, target)
+        artifacts = self._artifacts(packages, target, src)
         self.progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
         build_id = uuid.uuid4().hex
         try:
             with tempfile.TemporaryFile() as ctx:
                 labels = self._labels(src, KIND_ENV, base)
-                context = env_context(base.id, packages, artifacts, build_id, labels)
+                if self.built:
+                    labels[LABEL_SDIST_BUILDS] = sdists.labels_json(self.built)
+                built = {b.name: b.wheel_sha256 for b in self.built}
+                context = env_context(base.id, packages, artifacts, build_id, labels, built)
                 write_context_tar(context, ctx)
                 image_id = self.engine.build(
                     ctx,
@@ -359,8 +380,10 @@ class Builder:
         assert info is not None
         return info, False
 
-    def _artifacts(self, packages: list[Package], target: TargetPlatform) -> dict[str, Artifact]:
-        """One verified artifact per package from the cache, fetching what is missing."""
+    def _artifacts(
+        self, packages: list[Package], target: TargetPlatform, src: RevisionSource
+    ) -> dict[str, Artifact]:
+        """One verified wheel per package: from the cache, downloaded, or built from its sdist."""
         tags = target.tags()
         chosen: dict[str, Artifact] = {}
         missing: list[Package] = []
@@ -370,24 +393,38 @@ class Builder:
                 chosen[p.name] = best
             else:
                 missing.append(p)
+        builds = self._sdist_builds(src)
+        for p in missing:
+            built = builds.cached(p, target)  # built before: no index is asked about it
+            if built is not None:
+                self.progress.step(
+                    f"reusing the wheel of {p.name} {built.version} built from its sdist"
+                )
+                self.built.append(built)
+                chosen[p.name] = built.wheel
+        missing = [p for p in missing if p.name not in chosen]
+        sdist_only: set[str] = set()
         if missing:
             self.progress.step(
                 f"downloading {len(missing)} of {len(packages)} wheels for {target.label}"
             )
             with tempfile.TemporaryDirectory(prefix="snap-download-") as tmp:
-                files = pip.download(
-                    [requirement_line(p) for p in missing],
+                files, without = pip.download_available(
+                    {p.name: requirement_line(p) for p in missing},
                     Path(tmp),
                     platforms=target.platforms,
                     python_version=target.python_version,
                     implementation="cp",
                     abi=target.abi,
                     platform_label=target.label,
+                    indexes=[i.url for i in self._indexes(src)],
                 )
+                sdist_only |= without
                 allowed = [h for p in missing for h in p.hashes]
                 for f in files:
                     if self.cache.add(f, allowed):
                         self.downloaded += 1
+            missing = [p for p in missing if p.name not in sdist_only]
             for p in missing:
                 best = self._best(p, target, tags)
                 if best is None:
@@ -397,7 +434,28 @@ class Builder:
                         "Pin a version that publishes such a wheel",
                     )
                 chosen[p.name] = best
+        for p in packages:
+            if p.name in sdist_only:
+                built = builds.build(p, target, self._probe)
+                self.built.append(built)
+                chosen[p.name] = built.wheel
+        self.downloaded += builds.downloaded
         return chosen
+
+    def _indexes(self, src: RevisionSource) -> list[index.Index]:
+        return index.expand_sources(src.lock.sources, index.environment())
+
+    def _sdist_builds(self, src: RevisionSource) -> sdists.SdistBuilds:
+        return sdists.SdistBuilds(
+            self.engine,
+            self.cache,
+            self.settings.cache_dir,
+            self.progress,
+            sources=src.lock.sources,
+            environ=index.environment(),
+            builder_ref=self.settings.builder_image_for(src.python.version),
+            commit_date=src.commit.date,
+        )
 
     def _best(self, p: Package, target: TargetPlatform, tags: list) -> Artifact | None:
         ranked = []
@@ -495,9 +553,11 @@ class Builder:
             )
 
 
-def requirement_line(p: Package) -> str:
-    hashes = " ".join(f"--hash={h}" for h in p.sha256_hashes)
-    return f"{p.name}=={p.pinned_version} {hashes}"
+def requirement_line(p: Package, built_sha256: str | None = None) -> str:
+    """P's pin with the lock's hashes, or for a wheel built from its sdist (whose hash the
+    lock cannot know) with that wheel's own, so pip still installs nothing unverified."""
+    hashes = [f"sha256:{built_sha256}"] if built_sha256 else p.sha256_hashes
+    return f"{p.name}=={p.pinned_version} " + " ".join(f"--hash={h}" for h in hashes)
 
 
 def env_context(
@@ -506,14 +566,17 @@ def env_context(
     artifacts: dict[str, Artifact],
     build_id: str,
     labels: dict[str, str],
+    built: dict[str, str] | None = None,  # name -> sha256 of the wheel built from its sdist
 ) -> list[ContextFile]:
+    built = built or {}
     files = [
         ContextFile(f"wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
         for p in packages
     ]
     files.append(
         ContextFile(
-            "requirements.txt", ("\n".join(requirement_line(p) for p in packages) + "\n").encode()
+            "requirements.txt",
+            ("\n".join(requirement_line(p, built.get(p.name)) for p in packages) + "\n").encode(),
         )
     )
     files.append(ContextFile("Dockerfile", env_dockerfile(base_id, build_id, labels).encode()))

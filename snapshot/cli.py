@@ -147,9 +147,18 @@ def list_command(ctx: click.Context, images: bool, wide: bool, as_json: bool) ->
 @click.argument("rev")
 @click.option("--dev", is_flag=True, help="Include dev-packages.")
 @click.option("--files", is_flag=True, help="List the app files a build of REV would copy.")
+@click.option(
+    "--image",
+    "image",
+    is_flag=True,
+    help="Show REV's environment image instead: the packages built from sdists, "
+    "their sdist and wheel hashes and build dependencies.",
+)
 @json_option
 @click.pass_context
-def show_command(ctx: click.Context, rev: str, dev: bool, files: bool, as_json: bool) -> None:
+def show_command(
+    ctx: click.Context, rev: str, dev: bool, files: bool, image: bool, as_json: bool
+) -> None:
     """Show the environment at REV: lock id, python, sources, packages, and the config
     (file, env, secret names, file filters, health check) a build or deploy would use.
 
@@ -161,10 +170,18 @@ def show_command(ctx: click.Context, rev: str, dev: bool, files: bool, as_json: 
       snap show v1
       snap show HEAD~2 --dev --json
       snap show v1 --files
+      snap show v1 --image
     """
     from snapshot import render
 
     settings = settings_of(ctx)
+    if image:
+        if as_json or dev or files:
+            raise click.UsageError("--image cannot be combined with --json, --dev or --files")
+        from snapshot import sdists
+
+        emit(render.image_record_text(sdists.image_record(settings, rev)))
+        return
     if files:
         from snapshot.appfiles import list_app_files
 
@@ -310,10 +327,22 @@ class StderrProgress:
     default=None,
     help="Stream docker's build output, or print nothing but the result.",
 )
+@click.option(
+    "--python",
+    "python",
+    default=None,
+    metavar="X.Y",
+    help="Build for this python, whatever the lock says (default: SNAP_PYTHON, then the lock).",
+)
 @json_option
 @click.pass_context
 def build_command(
-    ctx: click.Context, rev: str, no_cache: bool, progress: bool | None, as_json: bool
+    ctx: click.Context,
+    rev: str,
+    no_cache: bool,
+    progress: bool | None,
+    python: str | None,
+    as_json: bool,
 ) -> None:
     """Build the exact container of REV (default HEAD), offline and hash-verified.
 
@@ -321,16 +350,22 @@ def build_command(
     locked wheels from snap's cache into an environment image tagged by the lock id,
     and adds the app on top as <image>:<rev[:12]>.
 
+    The python is the lock's python_version, else its python_full_version, else the
+    Pipfile's [requires]; --python or SNAP_PYTHON overrides them. Packages with no wheel
+    for that python are built from their sdists in the builder image, offline.
+
     \b
     Example:
       snap build v1
       snap build HEAD --json --quiet
+      snap build 2021-release --python 3.9
     """
     from snapshot import build, render
 
     quiet = progress is False or ctx.meta.get(QUIET, False)  # build --quiet, or snap -q
     reporter = StderrProgress(stream_output=progress is True, quiet=quiet)
-    result = build.build_revision(settings_of(ctx), rev, nocache=no_cache, progress=reporter)
+    settings = with_flags(settings_of(ctx), python=python)
+    result = build.build_revision(settings, rev, nocache=no_cache, progress=reporter)
     emit(render.render_json(render.build_doc(result)) if as_json else render.build_text(result))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from snapshot.errors import ConfigError
+from snapshot.pythons import parse_minor
 
 APP_NAME = "snap"
 
@@ -310,11 +311,24 @@ def _megabytes(key: str, value: Any) -> float:
     return size
 
 
+def _python(key: str, value: Any) -> str:
+    text = _str(key, value)
+    minor = parse_minor(text)
+    if minor is None:
+        raise ConfigError(
+            f"{key} must be one MAJOR.MINOR python version like 3.11, got {text!r}",
+            "Give e.g. --python 3.11",
+        )
+    return minor
+
+
 # key -> validator. Every key here is used somewhere; none is accepted for show.
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "lockfile": _lockfile,
     "image": _image,
     "base_image": _base_image,
+    "builder_image": _base_image,
+    "python": _python,
     "command": _command,
     "smoke": _smoke,
     "port": _port,
@@ -344,6 +358,8 @@ _ENV = {key: f"SNAP_{key.upper()}" for key in _VALIDATORS}
 CONFIG_ENV = "SNAP_CONFIG"
 
 DEFAULT_BASE_IMAGE = "python:{python}-slim"
+# The full official image: the slim base plus compilers and headers, for building sdists.
+DEFAULT_BUILDER_IMAGE = "python:{python}"
 DEFAULT_WAIT = 30.0  # seconds a deploy, rollback or prune waits for another one of the app
 DEFAULT_KEEP = 3  # images prune keeps beyond those it must keep
 DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
@@ -363,6 +379,8 @@ class Settings:
     lockfile: str = "Pipfile.lock"
     image: str | None = None  # None: derived from the repository directory's name
     base_image: str = DEFAULT_BASE_IMAGE
+    builder_image: str = DEFAULT_BUILDER_IMAGE
+    python: str | None = None  # MAJOR.MINOR overriding what the lock and Pipfile say
     command: str = DEFAULT_COMMAND
     smoke: str | None = None  # build-time check; None: import the app `command` names; "": off
     port: int = 8000
@@ -413,6 +431,9 @@ class Settings:
 
     def base_image_for(self, python_version: str | None) -> str:
         return self.base_image.format(python=python_version or "3")
+
+    def builder_image_for(self, python_version: str) -> str:
+        return self.builder_image.format(python=python_version)
 
     def command_argv(self) -> list[str]:
         return shlex.split(self.command.format(port=self.port))

@@ -207,7 +207,7 @@ def mixed_image(
     ):
         return tag
     # The labels say what it holds: this revision's code, the other's lock id.
-    source = RevisionSource(code.revision, env_of.lock, code.files, code.source_url)
+    source = RevisionSource(code.revision, env_of.lock, code.files, code.source_url, env_of.python)
     what = f"code of {code.label} on the environment of {env_of.label}"
     image_id = builder.app_on(source, env, {LABEL_MIXED: what, LABEL_LOCK_ID: env_of.lock.lock_id})
     engine.tag(image_id, tag)

@@ -29,6 +29,10 @@ LABEL_PROBE = "snap.probe"  # on the short-lived container that probes a base im
 LABEL_MIXED = "snap.mixed"
 LABEL_SYNTHETIC = "snap.synthetic"
 LABEL_COMMAND = "snap.command"  # on a short-lived container that runs a user's command
+LABEL_BUILDER = "snap.builder"  # on the short-lived container that builds an sdist
+# On an environment image: JSON {package: {sdist_sha256, wheel_sha256, build_deps, ...}}
+# for every package built from its sdist (absent when every package came as a wheel).
+LABEL_SDIST_BUILDS = "snap.sdist_builds"
 
 KIND_ENV = "env"
 KIND_APP = "app"

@@ -48,7 +48,8 @@ _NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.I)
 # Other algorithms are well-formed but do not count: the gate asks for a sha256.
 _HASH_HEX_DIGITS = {"sha256": 64, "sha384": 96, "sha512": 128, "md5": 32}
 _HEX = "0123456789abcdefABCDEF"
-_PYTHON_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
+# pipenv copies the Pipfile's python_version as written: real locks hold "3.9.6" there.
+_PYTHON_VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
 _PYTHON_FULL_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+((a|b|rc)[0-9]+)?")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _BRACKET = re.compile(rb"[\[\]{}]")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `s
     from snapshot.prune import PruneResult
     from snapshot.push import PushResult
     from snapshot.release import Running
+    from snapshot.sdists import ImageRecord
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.tour import DemoTour
     from snapshot.verify import RevisionCheck, VerifyReport
@@ -194,6 +195,39 @@ def environment_text(env: Environment, dev: bool) -> str:
     if dev:
         headers.append("CATEGORY")
     return "\n".join(head) + render_table(rows, headers)
+
+
+def image_record_text(record: ImageRecord) -> str:
+    """`snap show --image`: which environment image holds REV's lock, and what of it was
+    built from sdists (hashes in, hashes out, build dependencies)."""
+    env = record.environment
+    lines = [f"revision: {env.revision.display}", f"lock id:  {env.lock.lock_id}"]
+    if record.env_image is None:
+        lines.append("environment image: none on this host (run `snap build` first)")
+        return "\n".join(lines)
+    lines.append(f"environment image: {record.env_image}  ({record.env_image_id})")
+    if not record.builds:
+        lines.append("built from sdists: none (every package was installed from its wheel)")
+        return "\n".join(lines)
+    lines += [f"built from sdists: {len(record.builds)}", ""]
+    rows = []
+    for name, b in sorted(record.builds.items()):
+        deps = b.get("build_deps") or []
+        pins = ", ".join(str(d).split(" ")[0] for d in deps) if isinstance(deps, list) else ""
+        rows.append(
+            [
+                name,
+                str(b.get("version", "")),
+                f"sha256:{b.get('sdist_sha256', '')}",
+                f"sha256:{b.get('wheel_sha256', '')}",
+                pins,
+            ]
+        )
+    return (
+        "\n".join(lines)
+        + "\n"
+        + render_table(rows, ["NAME", "VERSION", "SDIST", "BUILT WHEEL", "BUILD DEPS"])
+    )
 
 
 # -- diff ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import tarfile
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from snapshot.errors import BuildError, CommandNotFound, DockerError, PortInUse
-from snapshot.labels import LABEL_COMMAND, LABEL_PROBE
+from snapshot.labels import LABEL_BUILDER, LABEL_COMMAND, LABEL_PROBE
 from snapshot.revision import short_id, short_image_id
 
 log = logging.getLogger(__name__)
@@ -340,6 +341,68 @@ class DockerEngine:
             )
         return (stdout or b"").decode(errors="replace")
 
+    def run_builder(
+        self,
+        image: str,
+        inputs: list[ContextFile],
+        argv: list[str],
+        env: Mapping[str, str],
+        *,
+        output_dir: str,
+        timeout: float,
+    ) -> BuilderRun:
+        """Run ARGV in IMAGE with no network, INPUTS copied in first; return its exit code,
+        its log and, when it succeeded, the files it left in OUTPUT_DIR (name -> bytes)."""
+        try:
+            container = self._client.containers.create(
+                image,
+                entrypoint=argv,
+                command=[],
+                user="0",
+                environment=dict(env),
+                network_mode="none",
+                labels={LABEL_BUILDER: "1"},
+            )
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"cannot create a builder container of {image}: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        try:
+            with tempfile.TemporaryFile() as tar:
+                write_context_tar(inputs, tar)
+                container.put_archive("/", tar)
+            container.start()
+            result = container.wait(timeout=timeout)
+            raw = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            code = int(result.get("StatusCode", 1))
+            outputs: dict[str, bytes] = {}
+            if code == 0:
+                stream, _stat = container.get_archive(output_dir)
+                with tempfile.TemporaryFile() as out:
+                    for chunk in stream:
+                        out.write(chunk)
+                    out.seek(0)
+                    with tarfile.open(fileobj=out) as t:
+                        for m in t.getmembers():
+                            f = t.extractfile(m) if m.isfile() else None
+                            if f is not None:
+                                outputs[m.name.rsplit("/", 1)[-1]] = f.read()
+            return BuilderRun(code, raw.splitlines(), outputs)
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise BuildError(
+                f"the build in {image} did not finish in {timeout:.0f} s",
+                "Check that the Docker host is not overloaded, then retry",
+            ) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"running the builder {image} failed: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
     def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of LABELS."""
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -500,6 +563,13 @@ class DockerEngine:
         if not image_id:
             raise BuildError("docker build finished without an image id", "Retry with --progress")
         return str(image_id)
+
+
+@dataclass(frozen=True)
+class BuilderRun:
+    exit_code: int
+    log: list[str]
+    outputs: dict[str, bytes]
 
 
 @dataclass(frozen=True)

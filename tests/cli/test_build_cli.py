@@ -26,6 +26,7 @@ from snapshot.adapters.gitrepo import GitRepository, commit_files, init_reposito
 from snapshot.adapters.pipenv import pipenv_version, pipfile_hash
 from snapshot.cli import cli
 from snapshot.demo import DemoRepository, create_demo
+from snapshot.labels import LABEL_BASE_IMAGE
 from snapshot.lockfile import parse_lock
 
 NO_SOCKET = "unix:///tmp/nonexistent-docker.sock"
@@ -452,8 +453,9 @@ def test_a_lock_for_another_python_is_refused_before_installing(
     assert_error(
         result,
         "snap: probing python in snap-base/python:3.11\n"
-        f"Error: HEAD ({sha[:12]}) locks python 3.12 but snap-base/python:3.11 has python "
-        f"{full}. Set [tool.snap] base_image to an image with that python.\n",
+        f"Error: HEAD ({sha[:12]}) needs python 3.12 (the lock's python_version) but "
+        f"snap-base/python:3.11 has python {full}. "
+        "Set [tool.snap] base_image to an image with that python.\n",
     )
     assert local_tags(image_name) == set()
     assert not (isolated_snap / "artifacts").exists()  # nothing downloaded
@@ -573,7 +575,8 @@ def test_a_lock_pinning_a_full_python_version_is_checked_against_the_base(
     assert_error(
         result,
         f"Error: HEAD ({sha[:12]}) locks python 3.11.9 but snap-base/python:3.11 has python "
-        f"{full}. Use a base image with exactly that interpreter.\n",
+        f"{full}. Use a base image with exactly that interpreter, or pass --python 3.11 "
+        f"to accept {full}.\n",
     )
     assert local_tags(image_name) == set()
 
@@ -635,11 +638,11 @@ def test_a_failing_build_is_one_line_and_tags_nothing(
 
 
 @pytest.mark.docker
-def test_a_package_without_a_wheel_for_the_platform_is_refused(
+def test_an_sdist_from_pypi_whose_hash_the_lock_lacks_is_refused(
     demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # docopt 0.6.2 is published as an sdist only; snap installs wheels only. (pip looks
-    # for a wheel before it checks any hash, so the recorded hash need not be real.)
+    # docopt 0.6.2 is published as an sdist only: snap fetches it from the lock's source
+    # (PyPI here) and checks its sha256 before anything runs; this lock's is wrong.
     monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
     pipfile = (
         (demo.path / "Pipfile")
@@ -654,8 +657,114 @@ def test_a_package_without_a_wheel_for_the_platform_is_refused(
 
     assert_error(
         result,
-        "Error: no wheel of docopt 0.6.2 for CPython 3.11 on manylinux_2_36_x86_64; snap "
-        "installs wheels only and never builds sdists. Pin a version that publishes a wheel "
-        "for this platform, or use a base image whose platform has one.\n",
+        "Error: the sdist docopt-0.6.2.tar.gz of docopt 0.6.2 from https://pypi.org/simple has "
+        "sha256 49b3a825280b…, which the lock does not list; nothing was built. Check that "
+        "the index serves the file that was locked; re-lock only if the change is expected.\n",
     )
     assert local_tags(image_name) == set(), f"{sha[:12]} left a tag"
+
+
+# -- which python: the lock, else the Pipfile, overridden by --python / SNAP_PYTHON ----------
+
+HOW = (
+    "Pass --python X.Y, set SNAP_PYTHON, or record python_version under [requires] in the "
+    "Pipfile and re-lock.\n"
+)
+
+
+def with_python(demo: DemoRepository, pipfile_line: str | None, requires: dict[str, str]) -> str:
+    """Commit the demo's HEAD with PIPFILE_LINE under [requires] and the lock's REQUIRES."""
+    pipfile = (demo.path / "Pipfile").read_text()
+    old = 'python_version = "3.11"\n'
+    pipfile = pipfile.replace(old, f"{pipfile_line}\n" if pipfile_line else "")
+    if pipfile_line is None:
+        pipfile = pipfile.replace("[requires]\n", "")
+    lock = head_lock(demo)
+    lock["_meta"]["requires"] = requires
+    return commit_on(demo, relocked(pipfile, lock), "Change the python")
+
+
+def test_a_range_is_not_a_python_to_build_for(
+    demo: DemoRepository, no_daemon: None, snap: Snap
+) -> None:
+    # A lock cannot name a range (it is refused as invalid); a Pipfile can, and a lock
+    # made from it then names no python.
+    sha = with_python(demo, 'python_version = ">=3.7"', {})
+
+    result = snap("--repo", demo.path, "build")
+
+    assert_error(
+        result,
+        f"Error: HEAD ({sha[:12]}): the Pipfile's python_version is '>=3.7', not one python "
+        f"version. {HOW}",
+    )
+
+
+def test_a_lock_and_pipfile_without_a_python_are_refused(
+    demo: DemoRepository, no_daemon: None, snap: Snap
+) -> None:
+    sha = with_python(demo, None, {})
+
+    result = snap("--repo", demo.path, "build")
+
+    assert_error(
+        result,
+        f"Error: HEAD ({sha[:12]}): neither the lock nor the Pipfile names a python version. {HOW}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "where"),
+    [(["--python", "3"], None, "--python"), ([], ">=3.7", "SNAP_PYTHON")],
+)
+def test_a_python_override_must_be_one_minor_version(
+    demo: DemoRepository,
+    no_daemon: None,
+    snap: Snap,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: str | None,
+    where: str,
+) -> None:
+    if env:
+        monkeypatch.setenv("SNAP_PYTHON", env)
+    value = env or args[1]
+
+    result = snap("--repo", demo.path, "build", *args)
+
+    assert_error(
+        result,
+        f"Error: {where} must be one MAJOR.MINOR python version like 3.11, got {value!r}. "
+        "Give e.g. --python 3.11.\n",
+        exit_code=2,
+    )
+
+
+@pytest.mark.docker
+def test_the_pipfile_names_the_python_when_the_lock_does_not(
+    demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
+    with_python(demo, 'python_version = "3.11"', {})
+
+    result = snap("--repo", demo.path, "build", "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    assert labels(result.stdout.split()[0])[LABEL_BASE_IMAGE] == "snap-base/python:3.11"
+
+
+@pytest.mark.docker
+def test_python_flag_overrides_the_lock(
+    demo: DemoRepository, image_name: str, snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock says 3.9 (and its full version): --python 3.11 wins over both.
+    monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
+    monkeypatch.setenv("SNAP_PYTHON", "3.10")  # the flag beats the environment too
+    with_python(
+        demo, 'python_version = "3.9"', {"python_version": "3.9", "python_full_version": "3.9.2"}
+    )
+
+    result = snap("--repo", demo.path, "build", "--quiet", "--python", "3.11")
+
+    assert result.exit_code == 0, result.stderr
+    assert labels(result.stdout.split()[0])[LABEL_BASE_IMAGE] == "snap-base/python:3.11"

@@ -32,6 +32,7 @@ FOUNDATION = {
     "snapshot.wheelcache",
     "snapshot.history",
     "snapshot.deploy_lock",
+    "snapshot.pythons",
 }
 ENGINE_LIBRARIES = ("docker", "git", "requests")  # the Docker SDK and GitPython, and the
 # HTTP library whose exceptions the Docker SDK raises

@@ -1,0 +1,512 @@
+"""Packages with only an sdist: fetched and hash-checked on the host, built offline, cached.
+
+For each locked package that has no wheel for the target:
+
+1. its sdist is fetched from the lock's own sources (adapters.index) and its sha256 checked
+   against the lock before anything else happens; nothing of it runs on the host;
+2. its build dependencies are read from the archive (``[build-system] requires``, or
+   setuptools and wheel for a legacy ``setup.py``, as pip's build isolation does), resolved
+   on the host to wheels for the target platform and recorded with their sha256;
+   (as of the commit's date where the index says when files were published);
+3. it is built into a wheel by ``pip wheel --no-index`` in the builder image (same python
+   as the base, compilers and headers) with no network, the build dependencies offered as
+   a local wheelhouse, ``SOURCE_DATE_EPOCH`` set from the commit date.
+
+A built wheel is cached under (sdist sha256, builder image id, build-dependency set), so a
+second build of the same lock builds nothing; the resolved build-dependency set is cached
+per (sdist sha256, target) so a warm build asks no index at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from snapshot.adapters import index, pip
+from snapshot.adapters.docker import ContextFile, DockerEngine, ImageInfo
+from snapshot.config import Settings
+from snapshot.errors import BuildError, DockerError
+from snapshot.images import env_tag
+from snapshot.labels import LABEL_LOCK_ID, LABEL_SDIST_BUILDS
+from snapshot.lockfile import Package, Source
+from snapshot.platform import TargetPlatform
+from snapshot.progress import Progress
+from snapshot.revision import short_id
+from snapshot.snapshots import Environment, show_environment
+from snapshot.wheelcache import Artifact, WheelCache, file_sha256
+
+log = logging.getLogger(__name__)
+
+# What pip's build isolation installs for a project without [build-system] (PEP 518's
+# default); wheel is added for setuptools backends too, because setuptools before 70.1
+# asks for it at build time (get_requires_for_build_wheel) and the builder cannot fetch.
+LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
+SETUPTOOLS_BACKENDS = ("setuptools.build_meta", "setuptools.build_meta:__legacy__")
+RECORD_VERSION = 1
+_BUILD_TIMEOUT = 1800.0
+
+# The Builder's probe of an image's platform, cached by image id.
+ProbeFn = Callable[[str, ImageInfo], TargetPlatform]
+
+
+@dataclass(frozen=True)
+class BuildDep:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+    @property
+    def pin(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True)
+class BuiltWheel:
+    """One package built from its sdist: what went in and what came out."""
+
+    name: str
+    version: str
+    sdist: str  # file name
+    sdist_sha256: str
+    wheel: Artifact
+    builder_image: str
+    builder_image_id: str
+    build_deps: tuple[BuildDep, ...]
+    built: bool  # False: taken from the cache
+
+    @property
+    def wheel_sha256(self) -> str:
+        return self.wheel.sha256
+
+    def record(self) -> dict[str, object]:
+        """What the environment image's label says about it (JSON-ready)."""
+        return {
+            "version": self.version,
+            "sdist": self.sdist,
+            "sdist_sha256": self.sdist_sha256,
+            "wheel": self.wheel.filename,
+            "wheel_sha256": self.wheel.sha256,
+            "builder_image": self.builder_image,
+            "builder_image_id": self.builder_image_id,
+            "build_deps": [f"{d.pin} sha256:{d.sha256}" for d in self.build_deps],
+        }
+
+
+def build_requires(archive: Path, target: TargetPlatform) -> list[str]:
+    """The build dependencies an sdist declares, markers evaluated for the target."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    table = _pyproject(archive).get("build-system")
+    if not isinstance(table, dict) or "requires" not in table:
+        return list(LEGACY_REQUIRES)
+    raw = table.get("requires")
+    if not isinstance(raw, list):
+        raise BuildError(
+            f"{archive.name} has a malformed [build-system] requires",
+            "Pin a version of the package whose sdist declares its build dependencies",
+        )
+    found = []
+    for text in raw:
+        try:
+            req = Requirement(str(text))
+        except InvalidRequirement as e:
+            raise BuildError(
+                f"{archive.name} declares an invalid build dependency {text!r}", "Pin another"
+            ) from e
+        if req.marker is not None and not req.marker.evaluate(dict(target.markers)):
+            continue
+        # The marker was evaluated for the target; pip on the host would use its own python.
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        found.append(f"{req.name}{extras}{req.specifier}")
+    backend = str(table.get("build-backend") or "setuptools.build_meta:__legacy__")
+    names = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0].lower() for r in found}
+    if backend in SETUPTOOLS_BACKENDS and "wheel" not in names:
+        found.append("wheel")
+    return found
+
+
+def _pyproject(archive: Path) -> dict[str, object]:
+    """The sdist's top-level pyproject.toml, read from the archive without extracting it."""
+    data: bytes | None = None
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                names = [n for n in z.namelist() if _is_top_pyproject(n)]
+                data = z.read(names[0]) if names else None
+        else:
+            with tarfile.open(archive) as t:
+                members = [m for m in t.getmembers() if m.isfile() and _is_top_pyproject(m.name)]
+                f = t.extractfile(members[0]) if members else None
+                data = f.read() if f else None
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
+        raise BuildError(f"{archive.name} is not a readable archive ({e})", "Pin another") from e
+    if data is None:
+        return {}
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise BuildError(
+            f"{archive.name} has an unreadable pyproject.toml ({e})", "Pin another"
+        ) from e
+
+
+def _is_top_pyproject(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return len(parts) == 2 and parts[1] == "pyproject.toml"
+
+
+def source_date_epoch(commit_date: str) -> str:
+    return str(int(datetime.fromisoformat(commit_date.replace("Z", "+00:00")).timestamp()))
+
+
+def builder_key(sdist_sha256: str, builder_id: str, deps: Sequence[BuildDep]) -> str:
+    canonical = json.dumps(
+        {
+            "sdist": sdist_sha256,
+            "builder": builder_id,
+            "deps": [asdict(d) for d in sorted(deps, key=lambda d: (d.name, d.sha256))],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class SdistBuilds:
+    """Builds what the lock has only sdists for, for one target, with one engine."""
+
+    def __init__(
+        self,
+        engine: DockerEngine,
+        cache: WheelCache,
+        cache_dir: Path,
+        progress: Progress,
+        *,
+        sources: Sequence[Source],
+        environ: Mapping[str, str],
+        builder_ref: str,
+        commit_date: str,
+    ) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.root = cache_dir
+        self.progress = progress
+        self.sources, self.environ = sources, environ
+        self._indexes: list[index.Index] | None = None
+        self.builder_ref = builder_ref
+        self.commit_date = commit_date
+        self.downloaded = 0
+        self._builder: ImageInfo | None = None
+
+    @property
+    def indexes(self) -> list[index.Index]:
+        """The lock's sources, expanded when first needed (a warm build needs none)."""
+        if self._indexes is None:
+            self._indexes = index.expand_sources(self.sources, self.environ)
+        return self._indexes
+
+    # -- 1. the sdist ----------------------------------------------------------------
+
+    def sdist(self, p: Package) -> Artifact:
+        """The package's sdist from the cache, or fetched and checked against the lock."""
+        for artifact in self.cache.find(p.sha256_hashes):
+            if not artifact.filename.endswith(".whl"):
+                return artifact
+        version = p.pinned_version or ""
+        if not self.indexes:
+            raise BuildError(
+                f"no wheel of {p.name} {version} for the target, and the lock names no "
+                "[[source]] to fetch its sdist from",
+                "Add the index as a [[source]] in the Pipfile and re-lock",
+            )
+        allowed = {h.split(":", 1)[1] for h in p.sha256_hashes}
+        seen = []
+        for idx in index.for_package(self.indexes, p.index):
+            files = index.sdists(idx, p.name, version)
+            seen += [(idx, f) for f in files]
+            # A file the index says matches the lock first; the bytes are checked anyway.
+            files.sort(key=lambda f: f.sha256 not in allowed)
+            if not files:
+                continue
+            f = files[0]
+            self.progress.step(f"downloading the sdist {f.filename} from {idx.shown}")
+            with tempfile.TemporaryDirectory(prefix="snap-sdist-") as tmp:
+                path, digest = index.download(idx, f, Path(tmp))
+                if digest not in allowed:
+                    raise BuildError(
+                        f"the sdist {f.filename} of {p.name} {version} from {idx.shown} has "
+                        f"sha256 {short_id(digest)}…, which the lock does not list; "
+                        "nothing was built",
+                        "Check that the index serves the file that was locked; re-lock "
+                        "only if the change is expected",
+                    )
+                stored = self.cache.add(path, [digest])
+            assert stored is not None
+            self.downloaded += 1
+            return stored
+        shown = ", ".join(i.shown for i in self.indexes)
+        raise BuildError(
+            f"no wheel of {p.name} {version} for the target and no sdist of it on {shown}",
+            "Pin a version that publishes a wheel or an sdist on the lock's sources",
+        )
+
+    # -- 2. its build dependencies ---------------------------------------------------
+
+    def build_deps(self, p: Package, sdist: Artifact, target: TargetPlatform) -> list[BuildDep]:
+        """The resolved build-dependency set: cached per (sdist, target), else resolved."""
+        cached = self._cached_deps(sdist, target)
+        if cached is not None:
+            return cached
+        path = self._deps_path(sdist, target)
+        requires = build_requires(sdist.path, target)
+        self.progress.step(f"resolving build dependencies of {p.name}: {', '.join(requires)}")
+        from packaging.utils import parse_wheel_filename
+
+        with tempfile.TemporaryDirectory(prefix="snap-build-deps-") as tmp:
+            try:
+                files = pip.download_with_dependencies(
+                    requires,
+                    Path(tmp),
+                    platforms=target.platforms,
+                    python_version=target.python_version,
+                    implementation="cp",
+                    abi=target.abi,
+                    indexes=[i.url for i in self.indexes],
+                    # What pip's build isolation would have picked when the lock was made:
+                    # today's setuptools may no longer build a 2019 setup.py.
+                    uploaded_before=self.commit_date,
+                )
+            except pip.Unavailable as e:
+                raise BuildError(
+                    f"build dependency {e.requirement} of {p.name} {p.pinned_version} is not "
+                    f"available for {target.label} ({e.detail}); nothing was built",
+                    "Check that the lock's sources serve it as a wheel, or pin a version of "
+                    f"{p.name} that publishes a wheel",
+                ) from e
+            deps = []
+            for f in files:
+                digest = file_sha256(f)
+                name, version, _build, _tags = parse_wheel_filename(f.name)
+                stored = self.cache.add(f, [digest])
+                assert stored is not None
+                deps.append(BuildDep(str(name), str(version), stored.filename, digest))
+        deps.sort(key=lambda d: d.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([asdict(d) for d in deps], indent=1))
+        return deps
+
+    def _deps_path(self, sdist: Artifact, target: TargetPlatform) -> Path:
+        return self.root / "build-deps" / f"{sdist.sha256}-{target.abi}-{target.platforms[0]}.json"
+
+    def _cached_deps(self, sdist: Artifact, target: TargetPlatform) -> list[BuildDep] | None:
+        try:
+            deps = [BuildDep(**d) for d in json.loads(self._deps_path(sdist, target).read_text())]
+        except (OSError, ValueError, TypeError):
+            return None
+        return deps if all(self.cache.get(d.sha256) for d in deps) else None
+
+    # -- 3. the builder --------------------------------------------------------------
+
+    def builder(self, target: TargetPlatform, probe: ProbeFn) -> ImageInfo:
+        """The builder image, present locally (or pulled), with the base's python."""
+        if self._builder is not None:
+            return self._builder
+        ref = self.builder_ref
+        info = self.engine.image(ref)
+        if info is None:
+            self.progress.step(f"builder image {ref} is not local; trying to pull it")
+            try:
+                info = self.engine.pull(ref)
+            except DockerError as e:
+                raise BuildError(
+                    f"builder image {e.what}; it is needed for packages with only an sdist",
+                    "Make it locally (scripts/base-image --builder SUITE in the snap "
+                    "repository) or set [tool.snap] builder_image / SNAP_BUILDER_IMAGE",
+                ) from e
+        platform = probe(ref, info)
+        if platform.python_version != target.python_version:
+            raise BuildError(
+                f"builder image {ref} has python {platform.python_full_version} but the base "
+                f"{target.image} has {target.python_full_version}",
+                "Set [tool.snap] builder_image to an image of the same python",
+            )
+        self._builder = info
+        return info
+
+    def cached(self, p: Package, target: TargetPlatform) -> BuiltWheel | None:
+        """P's wheel built earlier from its sdist, found with no network and no build: the
+        sdist in the cache, its resolved build dependencies and the builder image unchanged."""
+        sdist = next(
+            (a for a in self.cache.find(p.sha256_hashes) if not a.filename.endswith(".whl")), None
+        )
+        if sdist is None:
+            return None
+        deps = self._cached_deps(sdist, target)
+        builder = self.engine.image(self.builder_ref)
+        if deps is None or builder is None:
+            return None
+        wheel = self._cached(
+            self.root / "sdist-builds" / builder_key(sdist.sha256, builder.id, deps)
+        )
+        if wheel is None:
+            return None
+        return BuiltWheel(
+            p.name, p.pinned_version or "", sdist.filename, sdist.sha256, wheel,
+            self.builder_ref, builder.id, tuple(deps), built=False,
+        )  # fmt: skip
+
+    def build(self, p: Package, target: TargetPlatform, probe: ProbeFn) -> BuiltWheel:
+        sdist = self.sdist(p)
+        deps = self.build_deps(p, sdist, target)
+        builder = self.builder(target, probe)
+        version = p.pinned_version or ""
+        key = builder_key(sdist.sha256, builder.id, deps)
+        folder = self.root / "sdist-builds" / key
+        cached = self._cached(folder)
+        if cached is not None:
+            self.progress.step(f"reusing the wheel of {p.name} {version} built from its sdist")
+            return BuiltWheel(
+                p.name, version, sdist.filename, sdist.sha256, cached,
+                self.builder_ref, builder.id, tuple(deps), built=False,
+            )  # fmt: skip
+        self.progress.step(f"building {p.name} {version} from its sdist in {self.builder_ref}")
+        inputs = [ContextFile(f"snap/sdist/{sdist.filename}", source=sdist.path)]
+        for d in deps:
+            artifact = self.cache.get(d.sha256)
+            assert artifact is not None
+            inputs.append(ContextFile(f"snap/wheelhouse/{d.filename}", source=artifact.path))
+        argv = [
+            "python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/snap/wheelhouse",
+            "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off",
+            "--wheel-dir", "/snap/out", f"/snap/sdist/{sdist.filename}",
+        ]  # fmt: skip
+        env = {
+            "SOURCE_DATE_EPOCH": source_date_epoch(self.commit_date),
+            "PYTHONHASHSEED": "0",
+            "PIP_BREAK_SYSTEM_PACKAGES": "1",
+        }
+        run = self.engine.run_builder(
+            builder.id, inputs, argv, env, output_dir="/snap/out", timeout=_BUILD_TIMEOUT
+        )
+        for line in run.log:
+            self.progress.output(line + "\n")
+        if run.exit_code != 0:
+            raise build_failure(p, self.builder_ref, run.log)
+        wheels = {n: data for n, data in run.outputs.items() if n.endswith(".whl")}
+        if len(wheels) != 1:
+            raise BuildError(
+                f"building {p.name} {version} from its sdist gave {len(wheels)} wheels, not one",
+                "Report this with `snap build --progress` output",
+            )
+        ((name, data),) = wheels.items()
+        return BuiltWheel(
+            p.name, version, sdist.filename, sdist.sha256, self._store(folder, name, data, deps),
+            self.builder_ref, builder.id, tuple(deps), built=True,
+        )  # fmt: skip
+
+    def _cached(self, folder: Path) -> Artifact | None:
+        try:
+            record = json.loads((folder / "record.json").read_text())
+            path = folder / record["wheel"]
+            if record.get("version") == RECORD_VERSION and file_sha256(path) == record["sha256"]:
+                return Artifact(record["sha256"], path)
+        except (OSError, ValueError, KeyError):
+            pass
+        shutil.rmtree(folder, ignore_errors=True)  # absent, partial or tampered: build again
+        return None
+
+    def _store(self, folder: Path, name: str, data: bytes, deps: Sequence[BuildDep]) -> Artifact:
+        digest = hashlib.sha256(data).hexdigest()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder.parent))
+        (staging / name).write_bytes(data)
+        record = {"version": RECORD_VERSION, "wheel": name, "sha256": digest}
+        record["build_deps"] = [asdict(d) for d in deps]
+        (staging / "record.json").write_text(json.dumps(record, indent=1))
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        return Artifact(digest, folder / name)
+
+
+_MISSING_DEP = re.compile(
+    r"(?:No matching distribution found for|Could not find a version that satisfies the "
+    r"requirement) ([^\s(]+)"
+)
+_PIP_NOISE = ("subprocess-exited-with-error", "legacy-install-failure", "metadata-generation")
+
+
+def build_failure(p: Package, builder: str, log_lines: Sequence[str]) -> BuildError:
+    """One line for a failed build: a build dependency it lacked, or the compiler's last words."""
+    text = "\n".join(log_lines)
+    version = p.pinned_version
+    m = _MISSING_DEP.search(text)
+    if m:
+        return BuildError(
+            f"build dependency {m.group(1)} of {p.name} {version} is not available to the "
+            "builder (the sdist asked for it while building); nothing was built",
+            f"Pin a version of {p.name} that publishes a wheel, or one whose "
+            "[build-system] requires lists it",
+        )
+    errors = [
+        ln.strip()
+        for ln in log_lines
+        if "error:" in ln and not any(n in ln for n in _PIP_NOISE) and ln.strip()
+    ]
+    picked = (
+        list(dict.fromkeys([*errors[:1], *errors[-1:]]))
+        if errors
+        else [ln.strip() for ln in log_lines if ln.strip()][-3:]
+    )
+    return BuildError(
+        f"building {p.name} {version} from its sdist failed in {builder}: " + " | ".join(picked),
+        "See the whole build log with `snap build --progress`; pin a version that "
+        "publishes a wheel, or set [tool.snap] builder_image to an image that can build it",
+    )
+
+
+def labels_json(built: Sequence[BuiltWheel]) -> str:
+    return json.dumps({b.name: b.record() for b in built}, sort_keys=True, separators=(",", ":"))
+
+
+def read_label(text: str | None) -> dict[str, dict[str, object]]:
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+# -- what an environment image says it was built from ------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """REV's environment and, when its environment image is on this host, its sdist builds."""
+
+    environment: Environment
+    env_image: str | None  # the tag, when the image exists
+    env_image_id: str | None
+    builds: dict[str, dict[str, object]]  # package -> BuiltWheel.record()
+
+
+def image_record(settings: Settings, word: str) -> ImageRecord:
+    env = show_environment(settings, word)
+    tag = env_tag(settings, env.lock.lock_id)
+    with DockerEngine(timeout=30) as engine:
+        info = engine.image(tag)
+    if info is None or info.labels.get(LABEL_LOCK_ID) != env.lock.lock_id:
+        return ImageRecord(env, None, None, {})
+    return ImageRecord(env, tag, info.id, read_label(info.labels.get(LABEL_SDIST_BUILDS)))
