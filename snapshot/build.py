@@ -417,7 +417,8 @@ class Builder:
                     implementation="cp",
                     abi=target.abi,
                     platform_label=target.label,
-                    indexes=[i.url for i in self._indexes(src)],
+                    # Wheels come from pip's own configuration, as they always have (a
+                    # mirror there wins); sdists and build dependencies from the lock's.
                 )
                 sdist_only |= without
                 allowed = [h for p in missing for h in p.hashes]
@@ -441,9 +442,6 @@ class Builder:
                 chosen[p.name] = built.wheel
         self.downloaded += builds.downloaded
         return chosen
-
-    def _indexes(self, src: RevisionSource) -> list[index.Index]:
-        return index.expand_sources(src.lock.sources, index.environment())
 
     def _sdist_builds(self, src: RevisionSource) -> sdists.SdistBuilds:
         return sdists.SdistBuilds(
