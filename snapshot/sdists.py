@@ -443,7 +443,15 @@ _MISSING_DEP = re.compile(
     r"(?:No matching distribution found for|Could not find a version that satisfies the "
     r"requirement) ([^\s(]+)"
 )
-_PIP_NOISE = ("subprocess-exited-with-error", "legacy-install-failure", "metadata-generation")
+# pip's own lines around a failed build (new and old pips, e.g. bullseye's 20.3): not the cause.
+_PIP_NOISE = (
+    "subprocess-exited-with-error",
+    "legacy-install-failure",
+    "metadata-generation",
+    "Discarding file://",
+    "Command errored out",
+    "finished with status 'error'",
+)
 
 
 def build_failure(p: Package, builder: str, log_lines: Sequence[str]) -> BuildError:

@@ -175,3 +175,16 @@ def test_index_pages_in_html_and_json_give_the_same_files() -> None:
     ]
     assert index._files(html, "text/html", base) == expected
     assert index._files(json_page, "application/vnd.pypi.simple.v1+json", base) == expected
+
+
+def test_old_pips_own_failure_lines_are_not_taken_for_the_cause() -> None:
+    log = [
+        "  Getting requirements to build wheel: finished with status 'error'",
+        "  src/ext.c:10:2: error: 'foo' undeclared",
+        "WARNING: Discarding file:///snap/sdist/cext-1.0.tar.gz. Command errored out with "
+        "exit status 1: python3 in_process.py get_requires_for_build_wheel",
+        "ERROR: Command errored out with exit status 1: python3 in_process.py",
+    ]
+    assert build_failure(PKG, "b", log).what == (
+        "building cext 1.0 from its sdist failed in b: src/ext.c:10:2: error: 'foo' undeclared"
+    )
