@@ -142,7 +142,7 @@ def build_revision(
     progress = progress or LogProgress()
     started = time.monotonic()
     src = read_source(settings, rev)
-    with DockerEngine() as engine:
+    with DockerEngine(settings.docker_timeout) as engine:
         return Builder(settings, engine, progress, nocache).build(src, started)
 
 

@@ -382,6 +382,9 @@ wait_option = click.option(
     show_default=True,
     help="Seconds to wait for another deploy of the app to finish.",
 )
+force_option = click.option(
+    "--force", is_flag=True, help="Switch even when the revision already serves."
+)
 
 
 def deploy_settings(ctx: click.Context, target: str | None) -> Settings:
@@ -393,7 +396,7 @@ def emit_deploy(result: DeployResult, as_json: bool) -> None:
     from snapshot import render
 
     emit(render.render_json(render.deploy_doc(result)) if as_json else render.deploy_text(result))
-    if not result.ok:
+    if not result.ok and result.deployment is not None:
         d, serving = result.deployment, result.switch.serving
         kept = f"{serving.revision_name} keeps serving" if serving else "nothing is serving"
         raise DeployError(
@@ -405,27 +408,31 @@ def emit_deploy(result: DeployResult, as_json: bool) -> None:
 @click.argument("rev", default=DEFAULT_REVISION)
 @target_option
 @wait_option
+@force_option
 @json_option
 @click.pass_context
 def deploy_command(
-    ctx: click.Context, rev: str, target: str | None, wait: float, as_json: bool
+    ctx: click.Context, rev: str, target: str | None, wait: float, force: bool, as_json: bool
 ) -> None:
     """Build REV (default HEAD) if needed and switch the running app to it.
 
     A candidate container must answer the health path before the port moves to the
     new version; on any failure the previous version keeps serving and the exit code
-    is 1. Every attempt is recorded (see `snap history`).
+    is 1. Every attempt is recorded (see `snap history`). A revision that already
+    serves is left alone (exit 0, nothing recorded) unless --force.
 
     \b
     Example:
       snap deploy v2
       snap deploy HEAD --json
+      snap deploy v2 --force     # switch again to what serves
     """
     from snapshot import deploy
 
     reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
     settings = deploy_settings(ctx, target)
-    emit_deploy(deploy.deploy(settings, rev, wait=wait, progress=reporter), as_json)
+    result = deploy.deploy(settings, rev, wait=wait, force=force, progress=reporter)
+    emit_deploy(result, as_json)
 
 
 @cli.command("rollback")
@@ -438,6 +445,7 @@ def deploy_command(
 )
 @target_option
 @wait_option
+@force_option
 @json_option
 @click.pass_context
 def rollback_command(
@@ -446,6 +454,7 @@ def rollback_command(
     to_deployment: int | None,
     target: str | None,
     wait: float,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Go back to an earlier environment: REV, or the previous good deployment.
@@ -467,7 +476,7 @@ def rollback_command(
     reporter = StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
     settings = deploy_settings(ctx, target)
     result = deploy.rollback(
-        settings, rev, to_deployment=to_deployment, wait=wait, progress=reporter
+        settings, rev, to_deployment=to_deployment, wait=wait, force=force, progress=reporter
     )
     emit_deploy(result, as_json)
 
@@ -508,15 +517,20 @@ def push_command(ctx: click.Context, rev: str, registry: str | None, as_json: bo
 def status_command(ctx: click.Context, target: str | None, as_json: bool) -> None:
     """Show what runs now, read from Docker, and any mismatch with the history.
 
+    Exit 0 when the app serves, answers its health check and agrees with the
+    history; 1 otherwise (nothing serving, unhealthy, or a mismatch).
+
     \b
     Example:
       snap status
-      snap status --json
+      snap status --json || echo "needs attention"
     """
     from snapshot import deploy, render
 
     st = deploy.status(deploy_settings(ctx, target))
     emit(render.render_json(render.status_doc(st)) if as_json else render.status_text(st))
+    if st.problem is not None:
+        raise st.problem
 
 
 @cli.command("history")

@@ -350,6 +350,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "include": _globs,
     "exclude": _globs,
     "size_warning_mb": _megabytes,
+    "docker_timeout": _positive_seconds,
 }
 
 # Every key can come from the environment as SNAP_<KEY>, for repositories that have no
@@ -402,6 +403,7 @@ class Settings:
     include: tuple[str, ...] = ()  # globs of app files to copy (empty: all)
     exclude: tuple[str, ...] = ()  # globs of app files to leave out
     size_warning_mb: float = DEFAULT_SIZE_WARNING_MB
+    docker_timeout: float = 60.0  # seconds any Docker engine call may take to answer
     cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
     state_dir: Path = field(default_factory=lambda: _user_dir("state"))
     config_file: Path | None = None

@@ -1,10 +1,13 @@
 """Deploy and roll back: build the revision's exact image, then switch the app to it.
 
-The order is what makes it safe. The build comes first and needs no lock (builds of
-the same revision agree). Then, holding the app's deploy lock: read what serves from
-Docker, complete the rows of killed runs, refuse what cannot work (the port is someone
-else's) before any row exists, write the pending row, switch, complete the row. A failed
-switch leaves the previous deployment serving; the row says ``failed`` or ``reverted``.
+The order is what makes it safe. The state directory is proven writable first (a row
+could not be recorded otherwise), then the build, which needs no lock (builds of the
+same revision agree). Then, holding the app's deploy lock: read what serves from
+Docker, complete the rows of killed runs, stop here when the revision already serves,
+refuse what cannot work (the port is someone else's) before any row exists, write the
+pending row, switch, complete the row. A failed switch leaves the previous deployment
+serving; the row says ``failed`` or ``reverted``. Ctrl-C during the switch completes the
+row from what Docker then runs before the command ends.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from snapshot.release import FAILED, SUCCEEDED, Release, Running, Switch
 from snapshot.secret_env import read_secrets
 from snapshot.snapshots import open_repository
 from snapshot.targets import engine_for, open_target
+from snapshot.targets.base import Target
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +39,19 @@ NO_EARLIER_TODO = "Name a revision instead: `snap rollback REV` (see `snap list`
 
 @dataclass(frozen=True)
 class DeployResult:
-    deployment: Deployment  # the completed history row
+    # The completed history row; when unchanged, the row of the deployment that serves
+    # (None if this history does not know it).
+    deployment: Deployment | None
     build: BuildResult
     switch: Switch
     reconciled: tuple[Deployment, ...]  # rows of killed runs completed on the way
+    unchanged: bool = False  # the revision already served: nothing was switched or recorded
 
     @property
     def ok(self) -> bool:
-        return self.deployment.result == SUCCEEDED
+        return self.unchanged or (
+            self.deployment is not None and self.deployment.result == SUCCEEDED
+        )
 
 
 def deploy(
@@ -51,19 +60,31 @@ def deploy(
     *,
     action: str = ACTION_DEPLOY,
     wait: float = DEFAULT_WAIT,
+    force: bool = False,
     progress: Progress,
 ) -> DeployResult:
-    """Build REV if needed and switch the app to it; the result says how it ended."""
+    """Build REV if needed and switch the app to it; the result says how it ended.
+
+    When REV already serves (same image, same port, answering), nothing is switched or
+    recorded unless FORCE, or secrets are configured (their values may have changed).
+    """
     started = time.monotonic()
     src = read_source(settings, rev)  # before Docker: a bad REV fails first
     secrets = read_secrets(settings)  # a missing secret fails before anything changes
+    check_state(settings)  # before the build: a deploy that cannot be recorded changes nothing
     with engine_for(settings) as engine:
         built = build_release(settings, src, engine, progress, started)
         target = open_target(settings, engine)
         app = settings.image_name
-        with DeployLock(settings.state_dir, app, action, wait), History(settings.state_dir) as h:
+        lock = DeployLock(settings.state_dir, app, action, wait, on_wait=progress.step)
+        with lock, History(settings.state_dir) as h:
             current = target.current()
-            reconciled = h.reconcile(app, current)
+            reconciled = tuple(h.reconcile(app, current))
+            if not (force or secrets) and current and _serves(target, current, built, settings):
+                row = h.get(current.deployment_id) if current.deployment_id else None
+                same = Switch(SUCCEEDED, "", 0.0, None, serving=current)
+                known = row if row is not None and row.app == app else None
+                return DeployResult(known, built, same, reconciled, unchanged=True)
             target.check_ready(current)
             release = Release(
                 app=app,
@@ -81,6 +102,9 @@ def deploy(
             except SnapError as e:
                 h.finish(row_id, result=FAILED, reason=e.message, build_seconds=built.seconds)
                 raise
+            except KeyboardInterrupt:
+                _interrupted(h, row_id, target.current(), built.seconds)
+                raise
             row = h.finish(
                 row_id,
                 result=switch.result,
@@ -90,7 +114,47 @@ def deploy(
                 unavailable_seconds=switch.unavailable_seconds,
                 total_seconds=time.monotonic() - started,
             )
-    return DeployResult(row, built, switch, tuple(reconciled))
+    return DeployResult(row, built, switch, reconciled)
+
+
+def check_state(settings: Settings) -> None:
+    """Refuse (DeployError naming the path) when the history cannot take a row."""
+    with History(settings.state_dir) as h:
+        h.check_writable()
+
+
+def _serves(target: Target, current: Running, built: BuildResult, settings: Settings) -> bool:
+    """Whether BUILT already serves, as configured, and answers: a switch would change nothing."""
+    return (
+        current.revision == built.revision
+        and current.image_id == built.image_id
+        and current.port == settings.port
+        and target.check(current).healthy
+    )
+
+
+def _interrupted(h: History, row_id: int, after: Running | None, build_seconds: float) -> None:
+    """Complete the row of a switch stopped by Ctrl-C from what Docker runs afterwards (the
+    target's own clean-up has removed the candidate by then)."""
+    if after is not None and after.deployment_id == row_id:
+        h.finish(
+            row_id,
+            result=SUCCEEDED,
+            reason="interrupted after the switch; Docker shows this deployment serving",
+            build_seconds=build_seconds,
+        )
+        return
+    serving = (
+        f"deployment {after.deployment_id} ({after.revision_name}) kept serving"
+        if after is not None
+        else "nothing of the app was running afterwards"
+    )
+    h.finish(
+        row_id,
+        result=FAILED,
+        reason=f"interrupted (Ctrl-C) before the switch completed; {serving}",
+        build_seconds=build_seconds,
+    )
 
 
 def build_release(
@@ -110,6 +174,7 @@ def rollback(
     *,
     to_deployment: int | None = None,
     wait: float = DEFAULT_WAIT,
+    force: bool = False,
     progress: Progress,
 ) -> DeployResult:
     """Deploy an earlier revision, recorded as a rollback.
@@ -120,7 +185,7 @@ def rollback(
     if rev is None:
         rev, name = _rollback_revision(settings, to_deployment)
         progress.step(f"rolling back to {name}")
-    return deploy(settings, rev, action=ACTION_ROLLBACK, wait=wait, progress=progress)
+    return deploy(settings, rev, action=ACTION_ROLLBACK, wait=wait, force=force, progress=progress)
 
 
 def _rollback_revision(settings: Settings, to_deployment: int | None) -> tuple[str, str]:
@@ -152,7 +217,7 @@ def _rollback_revision(settings: Settings, to_deployment: int | None) -> tuple[s
 
 
 def _serving_revision(settings: Settings) -> str | None:
-    with engine_for(settings, timeout=30) as engine:
+    with engine_for(settings) as engine:
         current = open_target(settings, engine).current()
     return current.revision if current else None
 
@@ -173,11 +238,31 @@ class Status:
     mismatches: tuple[str, ...]
     reconciled: tuple[Deployment, ...]
 
+    @property
+    def problem(self) -> DeployError | None:
+        """Why this status is not "serving and consistent" (exit 1), or None (exit 0)."""
+        if self.running is None:
+            return DeployError(
+                f"nothing of {self.app} is serving",
+                "Deploy a revision with `snap deploy REV`",
+            )
+        if not self.healthy:
+            return DeployError(
+                f"{self.app} does not answer its health check ({self.health_reason})",
+                "See `docker logs` of the container, or deploy again",
+            )
+        if self.mismatches:
+            return DeployError(
+                f"Docker and the deploy history of {self.app} disagree (see MISMATCH)",
+                "Deploy again to put a recorded deployment in place",
+            )
+        return None
+
 
 def status(settings: Settings) -> Status:
     """What runs now, from Docker, checked against the recorded history."""
     app = settings.image_name
-    with engine_for(settings, timeout=30) as engine:
+    with engine_for(settings) as engine:
         target = open_target(settings, engine)
         current = target.current()
         check = target.check(current) if current else None
@@ -185,11 +270,15 @@ def status(settings: Settings) -> Status:
     lock = DeployLock(settings.state_dir, app, "status", wait=0)
     with History(settings.state_dir) as h:
         # Pending rows are only stale when no deploy holds the lock: then reconcile them.
-        if lock.acquire():
-            try:
-                reconciled = h.reconcile(app, current)
-            finally:
-                lock.release()
+        # A state dir that cannot be written is no reason not to show what runs.
+        try:
+            if lock.acquire():
+                try:
+                    reconciled = h.reconcile(app, current)
+                finally:
+                    lock.release()
+        except DeployError as e:
+            log.warning("snap: pending rows not completed: %s", e.message)
         rows = h.rows(app, limit=1)
         good = h.rows(app, result=SUCCEEDED, limit=1)
     tags: tuple[str, ...] = ()

@@ -1,15 +1,19 @@
 """One deploy at a time per app: an exclusive ``flock`` on a file in the state dir.
 
 The kernel drops the lock when its holder dies, even by SIGKILL, so a killed deploy never
-leaves a lock behind. Waiting is bounded; the holder's pid and action are written into
-the file so the refusal can say who holds it.
+leaves a lock behind. Waiting is bounded and said (``on_wait``); the holder's pid and
+action are written into the file so the wait and the refusal can say who holds it. A
+state directory where the file cannot be created or written (read-only, full) ends in
+one line naming it.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -19,11 +23,19 @@ POLL_SECONDS = 0.1
 
 
 class DeployLock:
-    def __init__(self, state_dir: Path, app: str, action: str, wait: float) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        app: str,
+        action: str,
+        wait: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = state_dir / "locks" / f"{app}.lock"
         self.app = app
         self.action = action
         self.wait = wait
+        self.on_wait = on_wait  # told once, when the lock is held by another
         self._fd: int | None = None
 
     def acquire(self) -> bool:
@@ -33,10 +45,11 @@ class DeployLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise DeployError(
-                f"cannot create the deploy lock {self.path} ({e.strerror})",
+                f"cannot open the deploy lock {self.path} ({e.strerror})",
                 "Set SNAP_STATE_DIR to a writable directory",
             ) from e
         deadline = time.monotonic() + self.wait
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -45,9 +58,26 @@ class DeployLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     return False
+                if not told and self.on_wait is not None:
+                    self.on_wait(
+                        f"waiting up to {self.wait:g} s for {self.holder()} to finish "
+                        f"deploying {self.app}"
+                    )
+                    told = True
                 time.sleep(POLL_SECONDS)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {self.action}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {self.action}\n".encode())
+        except OSError as e:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise DeployError(
+                f"cannot write the deploy lock {self.path} ({e.strerror})",
+                "Free space there or set SNAP_STATE_DIR to a directory with room"
+                if full
+                else "Set SNAP_STATE_DIR to a writable directory",
+            ) from e
         self._fd = fd
         return True
 

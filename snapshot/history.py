@@ -7,14 +7,21 @@ dead and reconciles it against what Docker runs (``reconcile``).
 
 A database that SQLite cannot read is moved aside (``history.sqlite3.corrupt-<time>``)
 and reported, never overwritten; a new, empty history starts in its place.
+
+The schema carries a version (``PRAGMA user_version``). Opening migrates an earlier
+version forward, step by step, in one transaction; a newer version (what a newer snap
+wrote) is refused and left untouched. Faults of the state directory (read-only, no room
+for SQLite's journal, a full disk) end in one line naming the path; ``check_writable``
+finds them before a deploy switches anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +33,7 @@ from snapshot.release import FAILED, PENDING, SUCCEEDED, Release, Running
 log = logging.getLogger(__name__)
 
 FILENAME = "history.sqlite3"
+SCHEMA_VERSION = 1  # PRAGMA user_version of the schema below
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -53,6 +61,52 @@ CREATE TABLE IF NOT EXISTS deployments (
 CREATE INDEX IF NOT EXISTS deployments_app ON deployments (app, id);
 """
 
+# The columns every earlier snap wrote: version 0 is that same table, unversioned.
+_V0_COLUMNS = [
+    "id",
+    "app",
+    "target",
+    "action",
+    "result",
+    "started_at",
+    "finished_at",
+    "from_revision",
+    "from_revision_name",
+    "from_lock_id",
+    "to_revision",
+    "to_revision_name",
+    "to_lock_id",
+    "image",
+    "reason",
+    "build_seconds",
+    "health_seconds",
+    "unavailable_seconds",
+    "total_seconds",
+    "pid",
+]
+
+
+def _from_v0(db: sqlite3.Connection, path: Path) -> None:
+    """Unversioned: an empty file, or the first release's table (then nothing changes but
+    the version). A table of another shape is no history of this snap: refused, kept."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(deployments)")}
+    missing = [c for c in _V0_COLUMNS if c not in columns]
+    if columns and missing:
+        raise DeployError(
+            f"the deploy history {path} has a table `deployments` without the column"
+            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, so it is no snap history "
+            "this version can read; it was left as it is",
+            "Move it away (snap then starts a new history) or set SNAP_STATE_DIR to another "
+            "directory",
+        )
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)  # not executescript: that would commit the open transaction
+
+
+# MIGRATIONS[n] takes a database of version n to version n + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {0: _from_v0}
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -76,6 +130,10 @@ class Deployment:
     unavailable_seconds: float | None
     total_seconds: float | None
     pid: int
+
+
+class _Probe(Exception):
+    """Raised inside a transaction to roll back a write that only tested the directory."""
 
 
 def now_iso() -> str:
@@ -106,25 +164,95 @@ class History:
             # holding a long write) or an I/O error must not cost the user their history.
             if e.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 db.close()
-                raise DeployError(
-                    f"cannot read the deploy history {self.path} ({e})",
-                    "Retry when no other snap process is using it",
-                ) from e
+                raise self._fault(e, "read") from e
             ok = False
-        if ok:
-            db.executescript(_SCHEMA)
-            return db
-        db.close()
-        self.moved_aside = self._aside_path()
-        self.path.rename(self.moved_aside)
-        log.warning(
-            "snap: the deploy history %s was unreadable; moved it to %s and started a new one",
-            self.path,
-            self.moved_aside,
-        )
-        db = self._connect()
-        db.executescript(_SCHEMA)
+        if not ok:
+            db.close()
+            self.moved_aside = self._aside_path()
+            try:
+                self.path.rename(self.moved_aside)
+            except OSError as e:
+                raise DeployError(
+                    f"the deploy history {self.path} is unreadable and cannot be moved aside "
+                    f"({e.strerror})",
+                    f"Move it away by hand, or make {self.path.parent} writable",
+                ) from e
+            log.warning(
+                "snap: the deploy history %s was unreadable; moved it to %s and started a new one",
+                self.path,
+                self.moved_aside,
+            )
+            db = self._connect()
+        try:
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the schema to SCHEMA_VERSION; refuse (and keep) a newer one."""
+        version = self._version(db)
+        if version == SCHEMA_VERSION:
+            return  # the common case writes nothing: read-only commands work on a read-only dir
+        if version > SCHEMA_VERSION:
+            raise DeployError(
+                f"the deploy history {self.path} has schema version {version}, newer than "
+                f"this snap reads ({SCHEMA_VERSION}); it was left as it is",
+                "Use the snap release that wrote it (or a newer one), or set SNAP_STATE_DIR "
+                "to another directory",
+            )
+        with self._transaction(db, "upgrade"):
+            version = self._version(db)  # another snap may have migrated meanwhile
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](db, self.path)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+        if self._version(db) != SCHEMA_VERSION:
+            raise DeployError(f"could not upgrade the deploy history {self.path}", "Retry")
+
+    def _version(self, db: sqlite3.Connection) -> int:
+        try:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as e:
+            raise self._fault(e, "read") from e
+
+    def check_writable(self) -> None:
+        """Prove a row can be written (journal created, a page written) without writing
+        one: what a deploy asks before it changes anything."""
+        with self._transaction(self._db, "write"):
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            raise _Probe
+
+    def _fault(self, e: sqlite3.Error, doing: str) -> DeployError:
+        """A SQLite failure of the state directory as one line naming the path."""
+        code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+        where = self.path.parent
+        if code == sqlite3.SQLITE_FULL:
+            return DeployError(
+                f"cannot {doing} the deploy history {self.path}: the disk under {where} is full",
+                "Free space there or set SNAP_STATE_DIR to a directory with room, then retry",
+            )
+        if code == sqlite3.SQLITE_READONLY:
+            return DeployError(
+                f"cannot {doing} the deploy history {self.path}: it is read-only",
+                f"Make {where} writable or set SNAP_STATE_DIR to a writable directory",
+            )
+        if code == sqlite3.SQLITE_CANTOPEN:
+            return DeployError(
+                f"cannot {doing} the deploy history {self.path}: SQLite cannot create its "
+                f"journal in {where}",
+                f"Make {where} writable or set SNAP_STATE_DIR to a writable directory",
+            )
+        if code == sqlite3.SQLITE_BUSY:
+            return DeployError(
+                f"cannot {doing} the deploy history {self.path}: another snap process holds it",
+                "Retry when it is done",
+            )
+        return DeployError(
+            f"cannot {doing} the deploy history {self.path} ({e})",
+            f"Check {where} (space, permissions, the disk's health), then retry",
+        )
 
     def _aside_path(self) -> Path:
         """A name no earlier corrupt copy has: a second one must not replace the first."""
@@ -157,14 +285,27 @@ class History:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _transaction(
+        self, db: sqlite3.Connection | None = None, doing: str = "write"
+    ) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT; a SQLite fault leaves as a DeployError naming the path."""
+        db = self._db if db is None else db
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite rolls back by itself on some errors (full disk)
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except _Probe:
+            return
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise self._fault(e, doing) from e
 
     # -- writing ---------------------------------------------------------------------
 

@@ -43,13 +43,14 @@ def built_images(settings: Settings) -> dict[str, str]:
     """Revision sha -> app image tag, for the app images on this host whose labels prove them.
 
     Best effort: an unreachable engine means no images are known, not an error, because
-    callers (``snap list``) are read-only views that must work without Docker.
+    callers (``snap list``) are read-only views that must work without Docker; one
+    warning on stderr says so, since ``-`` alone would read as "not built".
     """
     try:
-        with DockerEngine(timeout=10) as engine:
+        with DockerEngine(timeout=min(10, settings.docker_timeout)) as engine:
             found = engine.images(settings.image_name)
     except DockerError as e:
-        log.info("not showing images: %s", e.message)
+        log.warning("snap: Docker was not asked which images exist (IMAGE shows -): %s", e.message)
         return {}
     images = {}
     for info in found:

@@ -454,7 +454,8 @@ def running_doc(r: Running | None) -> dict[str, Any] | None:
 def deploy_doc(result: DeployResult) -> dict[str, Any]:
     return {
         "ok": result.ok,
-        "deployment": deployment_doc(result.deployment),
+        "unchanged": result.unchanged,
+        "deployment": deployment_doc(result.deployment) if result.deployment else None,
         "built": not result.build.cached,
         "log_tail": list(result.switch.log_tail),
         "serving": running_doc(result.switch.serving),
@@ -481,6 +482,14 @@ def deploy_text(result: DeployResult) -> str:
     lines = []
     for r in result.reconciled:
         lines.append(f"history: deployment {r.id} was left pending; now {r.result} ({r.reason})")
+    if result.unchanged and serving is not None:
+        lines.append(
+            f"{serving.revision_name or serving.revision} already serves "
+            f"(deployment {serving.deployment_id}, {_unit(serving)}, port {serving.port}): "
+            "nothing to do; --force switches anyway"
+        )
+        return "\n".join(lines)
+    assert d is not None  # only an unchanged result has no row
     if result.ok:
         was = f" (was {d.from_revision_name})" if d.from_revision_name else ""
         where = f"{_unit(serving)}, port {serving.port}" if serving else ""

@@ -39,6 +39,7 @@ RUNNING_SHAPE = {
 DEPLOY_SHAPE = {
     "schema_version": None,
     "ok": None,
+    "unchanged": None,
     "deployment": DEPLOYMENT_SHAPE,
     "built": None,
     "log_tail": [],

@@ -2,7 +2,9 @@
 
 It speaks snap's terms (image info, build, run a probe, tag) and hands no SDK object
 upward. Engine failures leave as ``DockerError`` with what to do; build failures as
-``BuildError``.
+``BuildError``. Every error names the engine it tried (``DOCKER_HOST`` or the socket),
+and every call is bounded: an engine that accepts the connection and never answers ends
+in a line naming the call that waited, not in a hang.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import contextlib
 import io
 import json
 import logging
+import math
+import os
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +26,7 @@ import docker
 import docker.errors
 from docker.utils.build import PatternMatcher
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ReadTimeout
+from requests.exceptions import ReadTimeout, Timeout
 
 from snapshot.errors import BuildError, CommandNotFound, DockerError, PortInUse
 from snapshot.labels import LABEL_BUILDER, LABEL_COMMAND, LABEL_PROBE
@@ -31,6 +35,48 @@ from snapshot.revision import short_id, short_image_id
 log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str], None]
+
+DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK goes when DOCKER_HOST is not set
+CALL_TIMEOUT = 60.0  # seconds an engine call may take to answer (config: docker_timeout)
+PING_TIMEOUT = 10.0  # the first call (the API version): bounded shorter than the rest
+BUILD_TIMEOUT = 600.0  # seconds a build may go without a line of output
+
+
+def engine_address() -> str:
+    """What the SDK tries, as a user would set it: DOCKER_HOST, or the default socket."""
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else f"{DEFAULT_SOCKET} (DOCKER_HOST is not set)"
+
+
+class EngineTimeout(DockerError):
+    """The engine accepted the call and did not answer in time."""
+
+    def __init__(self, call: str, seconds: float) -> None:
+        super().__init__(
+            f"the Docker engine at {engine_address()} did not answer `{call}` within {seconds:g} s",
+            "Check that dockerd is healthy (`docker info`), then retry",
+        )
+
+
+class _NamedCalls:
+    """The SDK's API client, whose calls end in EngineTimeout naming the call."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Timeout as e:
+                seconds = kwargs.get("timeout") or self._api.timeout
+                raise EngineTimeout(name.replace("_", " "), seconds) from e
+
+        return call
 
 
 @dataclass(frozen=True)
@@ -96,12 +142,14 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
-def explain(e: Exception) -> DockerError:
+def explain(e: Exception, call: str = "") -> DockerError:
     """An engine failure as snap's DockerError (the swarm adapter shares it)."""
     text = str(e)
+    if isinstance(e, Timeout) and not isinstance(e, RequestsConnectionError):
+        return EngineTimeout(call or "a call", CALL_TIMEOUT)
     if "Permission denied" in text or isinstance(e, PermissionError):
         return DockerError(
-            "permission denied on the Docker socket",
+            f"permission denied on the Docker socket at {engine_address()}",
             "Add your user to the docker group (then log in again) or run as root",
         )
     if (
@@ -110,11 +158,14 @@ def explain(e: Exception) -> DockerError:
         or isinstance(e, RequestsConnectionError)
     ):
         return DockerError(
-            "the Docker engine is not reachable (is dockerd running?)",
-            "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
+            f"the Docker engine at {engine_address()} is not reachable (is dockerd running?)",
+            "Check that dockerd listens there, or unset DOCKER_HOST"
+            if os.environ.get("DOCKER_HOST")
+            else "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
         )
     return DockerError(
-        f"the Docker engine failed: {text.splitlines()[0] if text else e!r}",
+        f"the Docker engine at {engine_address()} failed: "
+        f"{text.splitlines()[0] if text else repr(e)}",
         "Check `docker info` and the engine's log, then retry",
     )
 
@@ -141,15 +192,24 @@ def _seconds_precision(stamp: str | None) -> str | None:
 class DockerEngine:
     """One connection to the engine, reused for every call of a command."""
 
-    def __init__(self, timeout: int = 300) -> None:
+    def __init__(self, timeout: float = CALL_TIMEOUT) -> None:
+        """Connect; TIMEOUT bounds each later call (a build's stream has its own)."""
+        # Whole seconds (the SDK's type), at least one.
+        timeout_s = max(1, math.ceil(timeout))
+        ping = min(math.ceil(PING_TIMEOUT), timeout_s)
         try:
             # Asking the engine for its API version is the connection check: no ping too.
-            self._client = docker.from_env(timeout=timeout)
+            # It gets the short bound: a silent engine is told apart from a slow one quickly.
+            self._client = docker.from_env(timeout=ping)
         except docker.errors.DockerException as e:
-            raise explain(e) from e
+            cause = e.__cause__
+            if isinstance(cause, Timeout) and not isinstance(cause, RequestsConnectionError):
+                raise EngineTimeout("version", ping) from e
+            raise explain(cause if isinstance(cause, Exception) else e) from e
         except (RequestsConnectionError, PermissionError, FileNotFoundError) as e:
             raise explain(e) from e
-        self._api = self._client.api
+        self._client.api.timeout = timeout_s
+        self._api: Any = _NamedCalls(self._client.api)
 
     def close(self) -> None:
         self._client.close()
@@ -531,6 +591,7 @@ class DockerEngine:
                 forcerm=True,
                 nocache=nocache,
                 decode=True,
+                timeout=BUILD_TIMEOUT,
             )
             for chunk in stream:
                 if "stream" in chunk:
@@ -559,6 +620,8 @@ class DockerEngine:
                 f"docker build failed: {e.explanation}", "See the output above with --progress"
             ) from e
         except (RequestsConnectionError, ReadTimeout) as e:
+            if isinstance(e, ReadTimeout):
+                raise EngineTimeout("build", BUILD_TIMEOUT) from e
             raise explain(e) from e
         if not image_id:
             raise BuildError("docker build finished without an image id", "Retry with --progress")

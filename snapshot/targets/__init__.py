@@ -15,8 +15,9 @@ from snapshot.targets.local import LocalTarget
 from snapshot.targets.swarm import SwarmTarget
 
 
-def engine_for(settings: Settings, timeout: int = 300) -> DockerEngine:
+def engine_for(settings: Settings) -> DockerEngine:
     """The engine connection the configured target needs (Swarm's adds services, pushes)."""
+    timeout = settings.docker_timeout
     return SwarmEngine(timeout=timeout) if settings.target == "swarm" else DockerEngine(timeout)
 
 

@@ -258,7 +258,7 @@ class LocalTarget:
             result=result,
             reason=reason,
             health_seconds=health_seconds,
-            unavailable_seconds=None if serving is None else 0.0,
+            unavailable_seconds=None,  # the candidate never touched the port: no gap
             log_tail=tuple(self.engine.log_tail(container_id, LOG_LINES)),
             serving=serving,
         )

@@ -31,8 +31,8 @@ from snapshot.lockfile import parse_lock
 
 NO_SOCKET = "unix:///tmp/nonexistent-docker.sock"
 UNREACHABLE = (
-    "Error: the Docker engine is not reachable (is dockerd running?). "
-    "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST.\n"
+    f"Error: the Docker engine at DOCKER_HOST={NO_SOCKET} is not reachable (is dockerd "
+    "running?). Check that dockerd listens there, or unset DOCKER_HOST.\n"
 )
 BUILD_KEYS = {"image", "image_id", "env_image", "lock_id", "revision", "cached", "schema_version"}
 
