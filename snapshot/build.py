@@ -595,16 +595,17 @@ def env_dockerfile(base_id: str, build_id: str, labels: dict[str, str]) -> str:
     # installed packages and nothing else (no wheel files, no pip cache).
     # --root keeps pip's own install scheme of the base (dist-packages on Debian's
     # python, site-packages on python.org builds), then the tree is copied over /.
-    # The stage's last image is labelled with this build's id alone (after the RUN, so
-    # no other build shares the label), which lets this build prune exactly its own stage.
+    # Every image of the first stage carries this build's id (the label comes first), so
+    # this build prunes exactly its own stage, also when the install fails half-way and
+    # the last image left is the one holding the wheels.
     return f"""\
 FROM {base_id} AS install
+LABEL {LABEL_STAGE}={build_id}
 COPY wheels/ /snap/wheels/
 COPY requirements.txt /snap/requirements.txt
 RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-deps --require-hashes \\
     --no-cache-dir --disable-pip-version-check --root /snap/root \\
     --find-links /snap/wheels -r /snap/requirements.txt
-LABEL {LABEL_STAGE}={build_id}
 
 FROM {base_id}
 COPY --from=install /snap/root/ /

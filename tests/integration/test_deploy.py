@@ -117,7 +117,7 @@ def test_status_reads_docker_and_reports_a_container_removed_by_hand(app: App) -
     assert doc["healthy"] is True and doc["tags"] == ["v1"] and doc["mismatches"] == []
 
     docker("rm", "-f", running["container_id"])
-    doc = snap_json(app, "status")
+    doc = snap_json(app, "status", code=1)
     assert doc["running"] is None and doc["healthy"] is None
     assert doc["mismatches"] == [
         f"history says deployment 1 ({running['name']}) serves, but no container of "
@@ -265,7 +265,7 @@ def test_a_failed_first_deploy_leaves_no_holder(app: App) -> None:
 def test_a_holder_removed_by_hand_is_reported_and_the_next_deploy_recovers(app: App) -> None:
     snap_json(app, "deploy", "v1")
     docker("rm", "-f", *containers(app, "port"))
-    status = snap_json(app, "status")
+    status = snap_json(app, "status", code=1)
     assert status["running"]["revision"] == app.demo.revisions["v1"]
     assert status["running"]["port"] is None and status["healthy"] is False
     doc = snap_json(app, "deploy", "v2")

@@ -234,7 +234,7 @@ def test_a_first_swarm_deploy_that_never_gets_healthy_leaves_no_service(app: App
     assert "never became healthy as a new service" in doc["deployment"]["reason"]
     assert doc["serving"] is None
     assert docker("service", "ls", "-q", "--filter", f"name={app.name}").split() == []
-    assert snap_json(app, "status")["running"] is None
+    assert snap_json(app, "status", code=1)["running"] is None
 
 
 def test_swarm_refuses_a_loopback_only_address_before_anything_changes(app: App) -> None:
