@@ -274,11 +274,27 @@ class DockerEngine:
         return True
 
     def prune_dangling(self, label: str) -> None:
-        """Remove untagged images carrying LABEL (e.g. finished build stages)."""
+        """Remove untagged images carrying LABEL (e.g. finished build stages), newest
+        first, each taking its untagged parents along.
+
+        Not the engine's prune: it runs one at a time per engine and refuses a second
+        ("a prune operation is already running"), so on a busy host a build's stage —
+        the wheels — would stay behind."""
         try:
-            self._api.prune_images(filters={"dangling": True, "label": label})
-        except docker.errors.APIError as e:
-            log.debug("could not prune %s images: %s", label, e)
+            found = self._api.images(all=True, filters={"label": label})
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            log.debug("could not list %s images: %s", label, e)
+            return
+        untagged = [
+            i for i in found if not [t for t in i.get("RepoTags") or () if t != "<none>:<none>"]
+        ]
+        for image in sorted(untagged, key=lambda i: i.get("Created", 0), reverse=True):
+            try:
+                self._api.remove_image(image["Id"], force=False)
+            except docker.errors.NotFound:
+                pass  # already gone with a child removed before it
+            except docker.errors.APIError as e:
+                log.debug("could not remove image %s: %s", short_image_id(image["Id"]), e)
 
     # -- containers ------------------------------------------------------------------
 
