@@ -108,6 +108,7 @@ def test_deploy_v1_v2_then_rollback_serves_v1_again(app: App) -> None:
     assert containers(app, "candidate", running_only=False) == []
 
 
+@pytest.mark.faults
 def test_status_reads_docker_and_reports_a_container_removed_by_hand(app: App) -> None:
     snap_json(app, "deploy", "v1")
     doc = snap_json(app, "status")
@@ -130,6 +131,7 @@ def test_status_reads_docker_and_reports_a_container_removed_by_hand(app: App) -
 # -- failures: the old deployment answers throughout ---------------------------------------
 
 
+@pytest.mark.faults
 def test_broken_v3_fails_and_v2_keeps_serving(app: App) -> None:
     snap_json(app, "deploy", "v2")
     with Poller(app.port) as poller:
@@ -167,6 +169,7 @@ def test_candidate_that_exits_in_the_watch_period_is_reverted(app: App) -> None:
     assert serving_revision(app) == app.demo.revisions["v2"]
 
 
+@pytest.mark.faults
 def test_port_held_by_another_process_is_refused_and_changes_nothing(app: App) -> None:
     snap_json(app, "deploy", "v1")
     held = free_port()
@@ -187,6 +190,7 @@ def test_port_held_by_another_process_is_refused_and_changes_nothing(app: App) -
     assert serving_revision(app) == app.demo.revisions["v1"]
 
 
+@pytest.mark.faults
 def test_a_deploy_waits_for_the_lock_then_gives_up_with_the_holders_name(app: App) -> None:
     snap_json(app, "deploy", "v1")
     holder = DeployLock(app.state, app.name, "rollback", wait=0)
@@ -287,6 +291,7 @@ def snap_process(app: App, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.faults
 def test_two_deploys_at_once_are_serialised_never_two_current(app: App) -> None:
     snap_json(app, "deploy", "v1")
     seen_running: list[int] = []
@@ -313,6 +318,7 @@ def test_two_deploys_at_once_are_serialised_never_two_current(app: App) -> None:
     assert {later["to"]["name"][:4], earlier["to"]["name"][:4]} == {"v2 (", "v2.1"}
 
 
+@pytest.mark.faults
 def test_a_deploy_killed_mid_switch_is_reconciled_and_blocks_nothing(app: App) -> None:
     app.configure(health_timeout=20, health_watch=30)  # a long watch: time to kill it
     snap_json(app, "deploy", "v1")
@@ -345,6 +351,7 @@ def test_a_deploy_killed_mid_switch_is_reconciled_and_blocks_nothing(app: App) -
 # -- images removed by hand ------------------------------------------------------------------
 
 
+@pytest.mark.faults
 def test_rollback_rebuilds_a_removed_image_from_the_cache_offline(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
