@@ -210,3 +210,18 @@ def test_a_child_that_releases_within_the_wait_lets_the_waiter_in(
         waited = time.monotonic() - started
 
     assert 0.1 <= waited < 5
+
+
+def test_a_waiting_lock_says_once_whom_it_waits_for(state: Path):
+    holder = DeployLock(state, "model-api", "rollback", wait=0)
+    assert holder.acquire()
+    told: list[str] = []
+    try:
+        waiter = DeployLock(state, "model-api", "deploy", wait=0.3, on_wait=told.append)
+        assert waiter.acquire() is False
+    finally:
+        holder.release()
+    assert told == [
+        f"waiting up to 0.3 s for a `snap rollback` (pid {os.getpid()}) to finish deploying "
+        "model-api"
+    ]
