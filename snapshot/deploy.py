@@ -80,7 +80,12 @@ def deploy(
         with lock, History(settings.state_dir) as h:
             current = target.current()
             reconciled = tuple(h.reconcile(app, current))
-            if not (force or secrets) and current and _serves(target, current, built, settings):
+            # Configured secrets may have new values: then a deploy always switches.
+            if (
+                not (force or settings.secrets)
+                and current
+                and _serves(target, current, built, settings)
+            ):
                 row = h.get(current.deployment_id) if current.deployment_id else None
                 same = Switch(SUCCEEDED, "", 0.0, None, serving=current)
                 known = row if row is not None and row.app == app else None
