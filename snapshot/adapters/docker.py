@@ -146,7 +146,7 @@ def explain(e: Exception, call: str = "") -> DockerError:
     """An engine failure as snap's DockerError (the swarm adapter shares it)."""
     text = str(e)
     if isinstance(e, Timeout) and not isinstance(e, RequestsConnectionError):
-        return EngineTimeout(call or "a call", CALL_TIMEOUT)
+        return EngineTimeout(call or "a call", CALL_TIMEOUT)  # the bound, not what was set
     if "Permission denied" in text or isinstance(e, PermissionError):
         return DockerError(
             f"permission denied on the Docker socket at {engine_address()}",
@@ -309,6 +309,8 @@ class DockerEngine:
                 network_mode="none",
                 labels={LABEL_PROBE: "1"},
             )
+        except Timeout as e:
+            raise explain(e, "create container") from e
         except docker.errors.APIError as e:
             raise BuildError(
                 f"cannot start a container of {image}: {e.explanation}",

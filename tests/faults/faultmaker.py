@@ -9,6 +9,7 @@ them). ``silent_engine`` is a Docker engine that accepts connections and never a
 from __future__ import annotations
 
 import errno
+import http.server
 import os
 import shutil
 import socket
@@ -101,3 +102,44 @@ def silent_engine() -> Iterator[str]:
         for conn in accepted:
             conn.close()
         server.close()
+
+
+@contextmanager
+def engine_that_stops_answering() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers what a Docker client asks first (the API
+    version, a ping) and then never answers again: an engine that hangs mid-command.
+    Yields its DOCKER_HOST value."""
+    stop = threading.Event()
+
+    class Engine(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            path = self.path.split("?")[0]
+            if path.endswith("/version"):
+                self._answer(b'{"ApiVersion": "1.41", "Version": "20.10.24"}')
+            elif path.endswith("/_ping"):
+                self._answer(b"OK", "text/plain")
+            else:
+                stop.wait(120)
+
+        do_POST = do_DELETE = do_HEAD = do_GET  # noqa: N815
+
+        def _answer(self, body: bytes, kind: str = "application/json") -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

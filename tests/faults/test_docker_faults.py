@@ -16,7 +16,7 @@ import threading
 
 import pytest
 from demo_app import App, rows, serving_revision, snap
-from faultmaker import silent_engine
+from faultmaker import engine_that_stops_answering, silent_engine
 from poller import Poller
 
 from snapshot.deploy_lock import DeployLock
@@ -50,6 +50,28 @@ def test_an_engine_that_never_answers_is_a_bounded_one_line_failure(serving: App
             "2 s. Check that dockerd is healthy (`docker info`), then retry."
         ), command
         assert "Traceback" not in done.stderr
+        assert poller.failures == 0
+    assert serving_revision(serving) == serving.demo.revisions["v1"]
+    assert rows(serving) == history
+
+
+def test_an_engine_that_stops_answering_mid_command_names_the_call(serving: App) -> None:
+    history = rows(serving)
+    expected = {
+        ("deploy", "v2"): "inspect image",  # the build asks whether v2's image exists
+        ("status",): "containers",  # what serves
+        ("prune", "--dry-run"): "containers",
+    }
+    for command, call in expected.items():
+        with engine_that_stops_answering() as host, Poller(serving.port) as poller:
+            done = snap_process(
+                serving, *command, env={"DOCKER_HOST": host, "SNAP_DOCKER_TIMEOUT": "2"}
+            )
+        assert done.returncode == 1, (command, done.stderr)
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"Error: the Docker engine at DOCKER_HOST={host} did not answer `{call}` within "
+            "2 s. Check that dockerd is healthy (`docker info`), then retry."
+        ), command
         assert poller.failures == 0
     assert serving_revision(serving) == serving.demo.revisions["v1"]
     assert rows(serving) == history
