@@ -20,7 +20,7 @@ import pytest
 
 import snapshot
 from snapshot.errors import DeployError
-from snapshot.history import FILENAME, History
+from snapshot.history import FILENAME, SCHEMA_VERSION, History
 from snapshot.release import FAILED, PENDING, REVERTED, SUCCEEDED, Release, Running
 
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -407,3 +407,58 @@ def test_a_history_path_that_cannot_be_opened_is_a_deploy_error(state: Path):
     )
     assert (state / FILENAME).is_dir()
     assert corrupt_copies(state) == []
+
+
+# -- schema versions ---------------------------------------------------------------------
+
+V0_TABLE = (
+    "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL,"
+    " target TEXT NOT NULL, action TEXT NOT NULL, result TEXT NOT NULL, started_at TEXT NOT"
+    " NULL, finished_at TEXT, from_revision TEXT, from_revision_name TEXT, from_lock_id TEXT,"
+    " to_revision TEXT NOT NULL, to_revision_name TEXT NOT NULL, to_lock_id TEXT NOT NULL,"
+    " image TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', build_seconds REAL,"
+    " health_seconds REAL, unavailable_seconds REAL, total_seconds REAL, pid INTEGER NOT NULL)"
+)
+
+
+def schema_version(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_new_history_carries_the_schema_version(state: Path):
+    with History(state):
+        pass
+    assert schema_version(state / FILENAME) == SCHEMA_VERSION
+
+
+def test_an_unversioned_history_is_migrated_with_its_rows(state: Path):
+    state.mkdir(parents=True)
+    with closing(sqlite3.connect(state / FILENAME)) as db:
+        db.execute(V0_TABLE)
+        db.commit()
+    with History(state) as h:
+        row_id = begin(h)
+    with History(state) as h:
+        assert [r.id for r in h.rows("model-api")] == [row_id]
+    assert schema_version(state / FILENAME) == SCHEMA_VERSION
+
+
+def test_a_newer_schema_is_refused_and_left_alone(state: Path):
+    state.mkdir(parents=True)
+    with closing(sqlite3.connect(state / FILENAME)) as db:
+        db.execute(V0_TABLE)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+        db.commit()
+    before = (state / FILENAME).read_bytes()
+    with pytest.raises(DeployError, match=f"has schema version {SCHEMA_VERSION + 5}, newer"):
+        History(state)
+    assert (state / FILENAME).read_bytes() == before
+
+
+def test_check_writable_writes_nothing(state: Path):
+    with History(state) as h:
+        before = (state / FILENAME).read_bytes()
+        h.check_writable()
+        assert h.rows("model-api") == []
+    assert (state / FILENAME).read_bytes() == before
