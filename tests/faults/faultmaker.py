@@ -14,7 +14,9 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,3 +145,95 @@ def engine_that_stops_answering() -> Iterator[str]:
         stop.set()
         server.shutdown()
         server.server_close()
+
+
+class PrivateEngine:
+    """A Docker daemon of the test's own (data, exec root, pid file and unix socket under
+    ROOT, its own bridge), so it can be restarted freely: the shared engine never is."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host = f"unix://{root}/docker.sock"
+        self.bridge = f"snapf{os.getpid() % 100000}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [
+                "dockerd",
+                f"--data-root={self.root}/data",
+                f"--exec-root={self.root}/exec",
+                f"--pidfile={self.root}/dockerd.pid",
+                f"--host={self.host}",
+                f"--bridge={self.bridge}",  # never "none": that deletes the host's docker0
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdout=(self.root / "dockerd.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(120):
+            if self.docker("info", check=False).returncode == 0:
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"dockerd did not start: {(self.root / 'dockerd.log').read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM, as a restart of the service does; containers stop with it."""
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=30)
+            self._proc = None
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "--host", self.host, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=check,
+        )
+
+    def load(self, image: str) -> None:
+        """Copy IMAGE from the shared engine (no registry is reachable here)."""
+        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
+        subprocess.run(
+            ["docker", "--host", self.host, "load"],
+            input=saved.stdout,
+            capture_output=True,
+            check=True,
+        )
+
+
+@contextmanager
+def private_engine() -> Iterator[PrivateEngine]:
+    # A short root: containerd's socket lives under it, and a unix socket path has 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="snapd-", dir="/tmp"))
+    engine = PrivateEngine(root)
+    subnet = f"10.231.{os.getpid() % 200 + 20}.1/24"
+    _run("ip", "link", "add", engine.bridge, "type", "bridge")
+    try:
+        _run("ip", "addr", "add", subnet, "dev", engine.bridge)
+        _run("ip", "link", "set", engine.bridge, "up")
+        engine.start()
+        try:
+            yield engine
+        finally:
+            if engine._proc is None:
+                engine.start()  # a test that left it stopped: start it to clean up
+            ids = engine.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                engine.docker("rm", "-f", *ids, check=False)
+            engine.stop()
+            # What a daemon that died left mounted under its root (its data root, layers).
+            mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+            for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+                subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        subprocess.run(["ip", "link", "del", engine.bridge], check=False, capture_output=True)
