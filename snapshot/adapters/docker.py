@@ -17,7 +17,7 @@ import math
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
@@ -214,6 +214,18 @@ class DockerEngine:
     def close(self) -> None:
         self._client.close()
 
+    @contextlib.contextmanager
+    def _patient(self, seconds: float) -> Iterator[None]:
+        """Calls made inside wait up to SECONDS for an answer (a stream opened there keeps
+        the bound between its chunks): for pulls and pushes of big layers."""
+        api = self._client.api
+        before = api.timeout
+        api.timeout = max(before, math.ceil(seconds))
+        try:
+            yield
+        finally:
+            api.timeout = before
+
     def __enter__(self) -> Self:
         return self
 
@@ -245,7 +257,8 @@ class DockerEngine:
 
     def pull(self, ref: str) -> ImageInfo:
         try:
-            self._client.images.pull(ref)
+            with self._patient(BUILD_TIMEOUT):
+                self._client.images.pull(ref)
         except (docker.errors.APIError, docker.errors.DockerException, ReadTimeout) as e:
             raise DockerError(
                 f"{ref} is not on this Docker host and could not be pulled "
@@ -382,6 +395,7 @@ class DockerEngine:
                     ) from e
                 raise explain(e) from e
             pending = b""
+            # A followed log has no read timeout (the SDK lifts it): the wait below bounds it.
             for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                 if on_output:
                     on_output(chunk)

@@ -21,7 +21,7 @@ import docker.types
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.adapters.docker import DockerEngine, explain
+from snapshot.adapters.docker import BUILD_TIMEOUT, DockerEngine, explain
 from snapshot.errors import DeployError, DockerError, SnapError
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,8 @@ class SwarmEngine(DockerEngine):
         registry = repository.split("/", 1)[0]
         try:
             self._api.tag(image, repository, tag, force=True)
-            stream = self._api.push(repository, tag=tag, stream=True, decode=True)
+            with self._patient(BUILD_TIMEOUT):  # big layers: long silences between chunks
+                stream = self._api.push(repository, tag=tag, stream=True, decode=True)
             digest = ""
             for chunk in stream:
                 if "error" in chunk:
