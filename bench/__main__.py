@@ -2,9 +2,9 @@
 
 Examples:
     .venv/bin/python -m bench --runs 5
-    .venv/bin/python -m bench --tiny       # smoke test: one run of cold-build, size, rollback-raw
+    .venv/bin/python -m bench --tiny       # smoke test: one run of cold-build, size, rollback-cold
     .venv/bin/python -m bench --only code-only,size
-    .venv/bin/python -m bench --only rollback-raw,unavailability
+    .venv/bin/python -m bench --only rollback-cold,unavailability
     SNAP_BENCH_REAL_HISTORY=CLONE .venv/bin/python -m bench --only list-real,list-real-cold
 """
 
@@ -17,12 +17,12 @@ import os
 import sys
 from pathlib import Path
 
-from bench import BenchError, history, pairs, report, rollback, swarm
+from bench import BenchError, history, pairs, proxy, report, rollback, swarm
 from bench.pairs import Pair, run_pair
 from bench.workspace import open_workspace
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
-PAIRS = pairs.PAIRS + history.PAIRS + rollback.PAIRS + swarm.PAIRS
+PAIRS = pairs.PAIRS + history.PAIRS + rollback.PAIRS + proxy.PAIRS + swarm.PAIRS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -9,6 +9,7 @@ measurable and lets the benchmark split the time into phases and count layer-cac
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class SnapBuild:
             "SNAP_BASE_IMAGE": self.base_image,
             "SNAP_CACHE_DIR": str(self.cache_dir),
             "SNAP_STATE_DIR": str(self.state_dir),
+            "SNAP_PROXY_IMAGE": os.environ.get("SNAP_PROXY_IMAGE", "snap-base/haproxy:2.6"),
             "PYTHONUNBUFFERED": "1",
         }
 

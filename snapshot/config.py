@@ -351,6 +351,10 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "exclude": _globs,
     "size_warning_mb": _megabytes,
     "docker_timeout": _positive_seconds,
+    "publish_port": _port,
+    "proxy_image": _str,
+    "standby_ttl": _any_seconds,
+    "health_watch_after": _any_seconds,
 }
 
 # Every key can come from the environment as SNAP_<KEY>, for repositories that have no
@@ -365,6 +369,7 @@ DEFAULT_WAIT = 30.0  # seconds a deploy, rollback or prune waits for another one
 DEFAULT_KEEP = 3  # images prune keeps beyond those it must keep
 DEFAULT_COMMAND = "gunicorn --bind 0.0.0.0:{port} app:app"
 DEFAULT_SIZE_WARNING_MB = 50.0  # app files above this make build and show --files warn
+DEFAULT_PROXY_IMAGE = "haproxy:2.6"  # the official image; scripts/base-image haproxy makes one
 
 
 def _user_dir(kind: str) -> Path:
@@ -404,6 +409,10 @@ class Settings:
     exclude: tuple[str, ...] = ()  # globs of app files to leave out
     size_warning_mb: float = DEFAULT_SIZE_WARNING_MB
     docker_timeout: float = 60.0  # seconds any Docker engine call may take to answer
+    publish_port: int | None = None  # the host port the proxy publishes; None: `port`
+    proxy_image: str = DEFAULT_PROXY_IMAGE  # the local target's HAProxy image
+    standby_ttl: float = 1800.0  # seconds the previous container stays warm (0: never)
+    health_watch_after: float = 30.0  # seconds after a switch the proxy may switch back
     cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
     state_dir: Path = field(default_factory=lambda: _user_dir("state"))
     config_file: Path | None = None
@@ -422,6 +431,11 @@ class Settings:
         name = re.sub(r"[^a-z0-9._-]+", "-", find_project_root(self.repo).name.lower())
         name = re.sub(r"^[._-]+|[._-]+$", "", name)
         return name or "app"
+
+    @property
+    def host_port(self) -> int:
+        """The port published on the host: ``publish_port``, else the app's ``port``."""
+        return self.publish_port or self.port
 
     @property
     def service_name(self) -> str:

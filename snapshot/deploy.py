@@ -78,8 +78,9 @@ def deploy(
         app = settings.image_name
         lock = DeployLock(settings.state_dir, app, action, wait, on_wait=progress.step)
         with lock, History(settings.state_dir) as h:
+            reverted = [h.revert(d, why) for d, why in target.settle()]  # the proxy's own
             current = target.current()
-            reconciled = tuple(h.reconcile(app, current))
+            reconciled = (*(r for r in reverted if r), *h.reconcile(app, current))
             # Configured secrets may have new values: then a deploy always switches.
             if (
                 not (force or settings.secrets)
@@ -235,6 +236,7 @@ class Status:
     app: str
     target: str
     running: Running | None
+    standby: Running | None  # the previous release kept warm (local target), if any
     healthy: bool | None  # None when nothing runs
     health_reason: str
     tags: tuple[str, ...]
@@ -267,19 +269,33 @@ class Status:
 def status(settings: Settings) -> Status:
     """What runs now, from Docker, checked against the recorded history."""
     app = settings.image_name
+    settled: list[tuple[int, str]] = []
     with engine_for(settings) as engine:
         target = open_target(settings, engine)
+        # A switch back the proxy made on its own is made official (under the lock).
+        settle_lock = DeployLock(settings.state_dir, app, "status", wait=0)
+        try:
+            if settle_lock.acquire():
+                try:
+                    settled = target.settle()
+                finally:
+                    settle_lock.release()
+        except DeployError as e:
+            log.warning("snap: the proxy's switch back not recorded: %s", e.message)
         current = target.current()
+        standby = target.standby()
         check = target.check(current) if current else None
     reconciled: list[Deployment] = []
     lock = DeployLock(settings.state_dir, app, "status", wait=0)
     with History(settings.state_dir) as h:
         # Pending rows are only stale when no deploy holds the lock: then reconcile them.
+        reverted = [h.revert(d, why) for d, why in settled]
+        reconciled += [r for r in reverted if r]
         # A state dir that cannot be written is no reason not to show what runs.
         try:
             if lock.acquire():
                 try:
-                    reconciled = h.reconcile(app, current)
+                    reconciled += h.reconcile(app, current)
                 finally:
                     lock.release()
         except DeployError as e:
@@ -298,6 +314,7 @@ def status(settings: Settings) -> Status:
         app=app,
         target=target.kind,
         running=current,
+        standby=standby,
         healthy=check.healthy if check else None,
         health_reason=check.reason if check else "",
         tags=tags,

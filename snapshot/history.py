@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from snapshot.errors import DeployError
-from snapshot.release import FAILED, PENDING, SUCCEEDED, Release, Running
+from snapshot.release import FAILED, PENDING, REVERTED, SUCCEEDED, Release, Running
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +366,16 @@ class History:
         found = self.get(deployment_id)
         assert found is not None
         return found
+
+    def revert(self, deployment_id: int, reason: str) -> Deployment | None:
+        """Mark a deployment that had succeeded as ``reverted`` (the proxy switched back
+        from it on its own), keeping its timings."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deployments SET result = ?, reason = ? WHERE id = ? AND result = ?",
+                (REVERTED, reason, deployment_id, SUCCEEDED),
+            )
+        return self.get(deployment_id)
 
     def reconcile(self, app: str, current: Running | None) -> list[Deployment]:
         """Complete the pending rows of APP from what Docker runs.

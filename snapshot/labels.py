@@ -42,11 +42,12 @@ KIND_APP = "app"
 # is if its image tag moves or the image is removed.
 LABEL_APP = "snap.app"
 LABEL_DEPLOYMENT = "snap.deployment"  # the history row id of the deploy that started it
-LABEL_ROLE = "snap.role"  # ROLE_SERVING | ROLE_CANDIDATE | ROLE_PORT
+LABEL_ROLE = "snap.role"  # ROLE_SERVING | ROLE_CANDIDATE | ROLE_PORT | ROLE_PROXY
 LABEL_REVISION_NAME = "snap.revision_name"  # the user's word for it at deploy time, e.g. "v1"
 LABEL_BINDING = "snap.binding"  # on a port holder: "ADDRESS:PORT" it publishes
 LABEL_IMAGE = "snap.image"  # on a service: the readable tag; the spec may name the image by digest
 
 ROLE_SERVING = "serving"
 ROLE_CANDIDATE = "candidate"
-ROLE_PORT = "port"  # the local target's port holder: owns the published port
+ROLE_PORT = "port"  # the port holder of earlier snap versions (migrated by the next deploy)
+ROLE_PROXY = "proxy"  # the local target's HAProxy container: owns the published port

@@ -109,7 +109,10 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
         History(settings.state_dir) as h,
         engine_for(settings) as engine,
     ):
-        current = open_target(settings, engine).current()
+        target = open_target(settings, engine)
+        current = target.current()
+        # The standby goes first (not on a dry run): a prune is a request to free memory too.
+        standby = None if dry_run else target.drop_standby()
         plan = plan_prune(
             PruneInputs(
                 app_name=app,
@@ -135,7 +138,7 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
                 kept.append(Kept(_name(info), "Docker refused to remove it (in use?)"))
                 continue
             removed += ours
-    return _result(app, dry_run, removed, plan.containers, kept)
+    return _result(app, dry_run, removed, plan.containers, kept, standby)
 
 
 def _result(
@@ -144,12 +147,14 @@ def _result(
     removed: list[str],
     containers: tuple[ContainerInfo, ...],
     kept: list[Kept],
+    standby: str | None = None,
 ) -> PruneResult:
+    stopped = tuple(c.name for c in containers if c.name != standby)
     return PruneResult(
         app=app,
         dry_run=dry_run,
         removed_images=tuple(removed),
-        removed_containers=tuple(c.name for c in containers),
+        removed_containers=(standby, *stopped) if standby else stopped,
         kept=tuple(kept),
     )
 

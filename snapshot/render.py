@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from snapshot.lockfile import short_lock_id
+from snapshot.release import REVERTED
 from snapshot.revision import short_id
 
 if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `snap list`
@@ -476,12 +477,17 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
+def _reconciled_line(d: Deployment) -> str:
+    if d.result == REVERTED and not d.reason.startswith("interrupted"):
+        return f"history: deployment {d.id} reverted by the proxy: {d.reason}"
+    return f"history: deployment {d.id} was left pending; now {d.result} ({d.reason})"
+
+
 def deploy_text(result: DeployResult) -> str:
     d = result.deployment
     serving = result.switch.serving
     lines = []
-    for r in result.reconciled:
-        lines.append(f"history: deployment {r.id} was left pending; now {r.result} ({r.reason})")
+    lines += [_reconciled_line(r) for r in result.reconciled]
     if result.unchanged and serving is not None:
         lines.append(
             f"{serving.revision_name or serving.revision} already serves "
@@ -523,6 +529,7 @@ def status_doc(st: Status) -> dict[str, Any]:
         "app": st.app,
         "target": st.target,
         "running": running_doc(st.running),
+        "standby": running_doc(st.standby),
         "healthy": st.healthy,
         "health_reason": st.health_reason,
         "tags": list(st.tags),
@@ -535,7 +542,7 @@ def status_doc(st: Status) -> dict[str, Any]:
 
 def status_text(st: Status) -> str:
     r = st.running
-    lines = [f"history: deployment {d.id} was left pending; now {d.result}" for d in st.reconciled]
+    lines = [_reconciled_line(d) for d in st.reconciled]
     if r is None:
         lines.append(f"{st.app} ({st.target}): nothing is running")
     else:
@@ -551,6 +558,12 @@ def status_text(st: Status) -> str:
             f"health       {health}",
             f"deployment   {r.deployment_id if r.deployment_id is not None else '-'}",
         ]
+    if st.standby is not None:
+        b = st.standby
+        lines.append(
+            f"standby      {b.revision_name or b.revision}, container {b.container} (warm, "
+            "unpublished: `snap rollback` switches to it)"
+        )
     if st.last is not None:
         lines.append(
             f"last         {st.last.action} {st.last.id} {st.last.result} at "

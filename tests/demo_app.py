@@ -90,16 +90,19 @@ def isolate(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
     scrub_snap_environment(monkeypatch)
     monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
     monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
+    monkeypatch.setenv("SNAP_PROXY_IMAGE", "snap-base/haproxy:2.6")
     monkeypatch.setenv("SNAP_STATE_DIR", str(state_dir))
 
 
 def remove_everything_of(name: str) -> None:
-    """Every container labelled for app NAME, then every tag of its images (here or under a
-    registry prefix). Tags, not ids: an environment image with app images on it cannot be
-    removed by id while they exist, but its tag can always go."""
+    """Every container labelled for app NAME, every tag of its images (here or under a
+    registry prefix), and its network. Tags, not ids: an environment image with app images
+    on it cannot be removed by id while they exist, but its tag can always go."""
     for cid in docker("ps", "-aq", "--filter", f"label=snap.app={name}").split():
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
     refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
     ours = [r for r in refs if r.split("/")[-1].startswith(name)]
     if ours:
         subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True, check=False)
+    # The app's network, which the local target's proxy and containers share.
+    subprocess.run(["docker", "network", "rm", f"snap-{name}"], capture_output=True, check=False)

@@ -51,6 +51,7 @@ STATUS_SHAPE = {
     "app": None,
     "target": None,
     "running": RUNNING_SHAPE,
+    "standby": RUNNING_SHAPE,
     "healthy": None,
     "health_reason": None,
     "tags": [],

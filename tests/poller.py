@@ -35,6 +35,7 @@ class Poller:
     """
 
     port: int
+    timeout: float = 0.25  # a gap measurement wants it short; a failure count may not
     answers: list[tuple[float, bool]] = field(default_factory=list)  # (answered at, ok)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -52,7 +53,7 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            ok = answers(self.port, timeout=0.25)
+            ok = answers(self.port, timeout=self.timeout)
             self.answers.append((time.monotonic(), ok))
             time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
 

@@ -18,7 +18,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
@@ -99,6 +99,8 @@ class ContainerInfo:
     started_at: str | None
     host_port: int | None  # where its app port is published on the host (once started)
     network_of: str | None = None  # the container whose network namespace it joins
+    published: dict[int, int] = field(default_factory=dict)  # container port -> host port
+    addresses: dict[str, str] = field(default_factory=dict)  # network name -> its IP there
 
     @property
     def running(self) -> bool:
@@ -121,11 +123,15 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     state = attrs.get("State") or {}
     ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
     host_port = None
-    for bindings in ports.values():
+    published: dict[int, int] = {}
+    for key, bindings in ports.items():
         for binding in bindings or ():
             if binding.get("HostPort"):
-                host_port = int(binding["HostPort"])
+                host_port = host_port or int(binding["HostPort"])
+                published[int(str(key).split("/")[0])] = int(binding["HostPort"])
                 break
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    addresses = {n: v.get("IPAddress") for n, v in networks.items() if v and v.get("IPAddress")}
     started = state.get("StartedAt")
     mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
     return ContainerInfo(
@@ -139,6 +145,8 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
         started_at=_seconds_precision(started),
         host_port=host_port,
         network_of=mode.split(":", 1)[1] if mode.startswith("container:") else None,
+        published=published,
+        addresses=addresses,
     )
 
 
@@ -527,36 +535,114 @@ class DockerEngine:
         restart: bool,
         network_of: str | None = None,
         command: Sequence[str] | None = None,
+        network: str | None = None,
+        publish: bool = True,
+        loopback_ports: Sequence[int] = (),
+        entrypoint: Sequence[str] | None = None,
+        aliases: Sequence[str] = (),
         environment: Mapping[str, str] | None = None,
     ) -> str:
         """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any),
         or, with NETWORK_OF, one that joins that container's network namespace (its
-        address and its published ports) and publishes nothing itself. ENVIRONMENT is
-        added to the image's (secrets: it lives in the container's config only)."""
+        address and its published ports) and publishes nothing itself. NETWORK attaches
+        it to that user-defined network (reachable there by its name); PUBLISH=False
+        publishes nothing; LOOPBACK_PORTS are published on ephemeral 127.0.0.1 ports.
+        ENVIRONMENT is added to the image's (secrets: it lives in the container's config
+        only)."""
         restart_policy = {"Name": "unless-stopped"} if restart else None
         if network_of:
             host_config = self._api.create_host_config(
                 network_mode=f"container:{network_of}", restart_policy=restart_policy
             )
         else:
+            bindings: dict[int | str, Any] = {}
+            if publish:
+                bindings[f"{port}/tcp"] = (host_ip, host_port or "")
+            for extra in loopback_ports:
+                bindings[f"{extra}/tcp"] = ("127.0.0.1", "")
             host_config = self._api.create_host_config(
-                port_bindings={f"{port}/tcp": (host_ip, host_port or "")},
+                port_bindings=bindings or None,
                 restart_policy=restart_policy,
+                network_mode=network,
             )
+        exposed = [port, *loopback_ports] if publish else list(loopback_ports)
+        networking = None
+        if network and aliases:
+            endpoint = self._api.create_endpoint_config(aliases=list(aliases))
+            endpoints: Any = {network: endpoint}  # the stubs say one config; it is a mapping
+            networking = self._api.create_networking_config(endpoints)
         try:
             created = self._api.create_container(
                 image,
                 command=list(command) if command else None,
+                entrypoint=list(entrypoint) if entrypoint else None,
                 name=name,
                 labels=dict(labels),
-                ports=None if network_of else [port],
+                ports=None if network_of else (exposed or None),
                 host_config=host_config,
+                networking_config=networking,
                 environment=dict(environment) if environment else None,
                 detach=True,
             )
         except (docker.errors.APIError, RequestsConnectionError) as e:
             raise explain(e) from e
         return str(created["Id"])
+
+    def put_file(self, container_id: str, path: str, data: bytes) -> None:
+        """Write DATA to PATH inside the container (created or running): it stays there
+        across restarts of the container, like any file of its own."""
+        parts = path.strip("/").split("/")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for n in range(1, len(parts)):  # its directories, made when missing
+                folder = tarfile.TarInfo("/".join(parts[:n]))
+                folder.type = tarfile.DIRTYPE
+                folder.mode = 0o755
+                tar.addfile(folder)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        try:
+            self._api.put_archive(container_id, "/", buffer.getvalue())
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+
+    def read_file(self, container_id: str, path: str) -> bytes | None:
+        """The file at PATH inside the container; None when it or the container is gone."""
+        try:
+            stream, _ = self._api.get_archive(container_id, path)
+            raw = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            member = tar.next()
+            got = tar.extractfile(member) if member else None
+            return got.read() if got else None
+
+    # -- networks --------------------------------------------------------------------
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """A user-defined bridge network NAME (its containers find each other by name)."""
+        try:
+            # The engine's name filter matches parts of names: compare whole names.
+            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
+                return
+            self._api.create_network(name, driver="bridge", labels=dict(labels))
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # created meanwhile
+                return
+            raise explain(e) from e
+        except RequestsConnectionError as e:
+            raise explain(e) from e
+
+    def remove_network(self, name: str) -> None:
+        try:
+            self._api.remove_network(name)
+        except docker.errors.APIError as e:
+            log.debug("could not remove network %s: %s", name, e)
 
     def start(self, container_id: str, *, port: int | None = None) -> None:
         try:
@@ -572,6 +658,15 @@ class DockerEngine:
         except RequestsConnectionError as e:
             raise explain(e) from e
 
+    def keep_restarting(self, container_id: str) -> None:
+        """Give a running container the restart policy `unless-stopped` (after its check:
+        a candidate that crashes must stay dead, not loop)."""
+        try:
+            policy: Any = {"Name": "unless-stopped", "MaximumRetryCount": 0}
+            self._api.update_container(container_id, restart_policy=policy)
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+
     def stop(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after TIMEOUT seconds; a container already gone is fine."""
         try:
@@ -580,6 +675,13 @@ class DockerEngine:
             pass
         except (docker.errors.APIError, RequestsConnectionError) as e:
             raise explain(e) from e
+
+    def terminate(self, container_id: str) -> None:
+        """Send SIGTERM and return at once (the container exits in its own time)."""
+        try:
+            self._api.kill(container_id, signal="SIGTERM")
+        except docker.errors.APIError as e:
+            log.debug("could not signal container %s: %s", container_id[:12], e)
 
     def remove_container(self, container_id: str) -> None:
         """Remove (killing it if it runs); best effort, gone already is fine."""

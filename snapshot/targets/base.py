@@ -31,6 +31,21 @@ class Target(Protocol):
 
     def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch: ...
 
+    def standby(self) -> Running | None:
+        """The previous release kept running, unpublished, for a rollback without a
+        start (the local target); None where the target keeps none."""
+        ...
+
+    def settle(self) -> list[tuple[int, str]]:
+        """Record what the target did on its own since the last command (the local
+        proxy switching back to the standby): (deployment id, reason) of each release
+        it reverted. Call under the app's deploy lock."""
+        ...
+
+    def drop_standby(self) -> str | None:
+        """Stop the standby now; the name of what was stopped, if anything."""
+        ...
+
     def check(self, running: Running) -> Health:
         """One health check of what serves now (for `snap status`)."""
         ...

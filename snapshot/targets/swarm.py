@@ -81,6 +81,15 @@ class SwarmTarget:
 
     # -- what runs -------------------------------------------------------------------
 
+    def standby(self) -> Running | None:
+        return None  # Swarm keeps the previous spec, not a running task
+
+    def drop_standby(self) -> str | None:
+        return None
+
+    def settle(self) -> list[tuple[int, str]]:
+        return []  # Swarm's own rollbacks happen inside a deploy and are reported there
+
     def current(self) -> Running | None:
         service = self.engine.service(self.name)
         if service is None:

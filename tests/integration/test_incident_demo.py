@@ -48,6 +48,7 @@ def environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snap-tests"
     env["SNAP_CACHE_DIR"] = str(cache / "cache")
     env["SNAP_BASE_IMAGE"] = "snap-base/python:{python}"
+    env["SNAP_PROXY_IMAGE"] = "snap-base/haproxy:2.6"
     env["SNAP_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     return env
 

@@ -33,6 +33,7 @@ FOUNDATION = {
     "snapshot.history",
     "snapshot.deploy_lock",
     "snapshot.pythons",
+    "snapshot.signals",
 }
 ENGINE_LIBRARIES = ("docker", "git", "requests")  # the Docker SDK and GitPython, and the
 # HTTP library whose exceptions the Docker SDK raises

@@ -1,0 +1,204 @@
+"""The app's proxy on this Docker host: an HAProxy container in front of its containers.
+
+``<image>-proxy`` publishes ``address:publish_port`` and forwards to the app containers
+over the app's own Docker network ``snap-<image>``; they publish nothing. It lives across
+deploys (restart policy ``unless-stopped``), so the published port, its address and the
+engine's port proxy never change when the app does. What it points at is read from the
+proxy itself (its runtime API): that is what serves, whatever history says.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from snapshot import health
+from snapshot.adapters import haproxy
+from snapshot.adapters.docker import ContainerInfo, DockerEngine
+from snapshot.adapters.haproxy import READY, RuntimeAPI, ServerState, Slot
+from snapshot.config import Settings
+from snapshot.errors import DeployError, DockerError
+from snapshot.labels import LABEL_APP, LABEL_BINDING, LABEL_ROLE, ROLE_PROXY
+
+log = logging.getLogger(__name__)
+
+START_SECONDS = 10.0  # for a new or restarted proxy to answer its runtime API
+
+
+class AppProxy:
+    def __init__(self, settings: Settings, engine: DockerEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.app = settings.image_name
+        self.network = f"snap-{self.app}"
+        self._running: ContainerInfo | None = None
+        self._deployments: dict[str, int] | None = None  # as last written by this process
+
+    @property
+    def binding(self) -> str:
+        return f"{self.settings.address}:{self.settings.host_port}"
+
+    def container(self) -> ContainerInfo | None:
+        """The proxy container, looked up once per command while it runs (a switch asks
+        for it a dozen times; it does not change under the deploy lock)."""
+        if self._running is not None:
+            return self._running
+        found = [c for c in self.all() if c.labels.get(LABEL_BINDING) == self.binding]
+        running = [c for c in found if c.state in ("running", "restarting")]
+        chosen = (running or found)[0] if found else None
+        self._running = chosen if chosen is not None and chosen.running else None
+        return chosen
+
+    def all(self) -> list[ContainerInfo]:
+        """Every proxy container of the app, of any binding."""
+        return self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY})
+
+    def api(self) -> RuntimeAPI | None:
+        """The running proxy's runtime API; None when no proxy runs."""
+        c = self.container()
+        port = c.published.get(haproxy.ADMIN_PORT) if c and c.running else None
+        return RuntimeAPI(port) if port else None
+
+    def probe_port(self) -> int | None:
+        c = self.container()
+        return c.published.get(haproxy.PROBE_PORT) if c and c.running else None
+
+    def servers(self) -> list[ServerState]:
+        api = self.api()
+        return api.servers() if api else []
+
+    def ensure(self) -> RuntimeAPI:
+        """The proxy of the configured binding, started (and created) when needed;
+        PortInUse when someone else has the port. A proxy of another binding (a changed
+        ``publish_port``) is replaced, and what it served is handed to the new one first:
+        it keeps serving there until a new release has passed its check."""
+        self.engine.ensure_network(self.network, {LABEL_APP: self.app})
+        self._running = None
+        replaced = []
+        for c in self.all():
+            if c.labels.get(LABEL_BINDING) != self.binding:
+                replaced.append(c)
+            elif not c.running:
+                self.engine.start(c.id, port=self.settings.host_port)
+        api = self.api()
+        if api is None:
+            self._create()
+            self._running = None
+            api = self.api()
+        if api is None or not api.wait_answering(START_SECONDS):
+            raise DockerError(
+                f"the proxy {self.app}-proxy did not answer within {START_SECONDS:g} s",
+                f"See `docker logs {self.app}-proxy`",
+            )
+        for c in replaced:
+            log.info("replacing the proxy of %s", c.labels.get(LABEL_BINDING))
+            self._adopt(api, c)
+            self.engine.remove_container(c.id)
+        return api
+
+    def _adopt(self, api: RuntimeAPI, old: ContainerInfo) -> None:
+        """Serve what OLD serves through API too (when this proxy serves nothing yet)."""
+        port = old.published.get(haproxy.ADMIN_PORT)
+        if not old.running or port is None or any(s.serving for s in api.servers()):
+            return
+        try:
+            serving = next((s.fqdn for s in RuntimeAPI(port).servers() if s.serving), None)
+        except DeployError:
+            return
+        target = self.engine.container(serving) if serving else None
+        address = target.addresses.get(self.network) if target and target.running else None
+        if serving is None or address is None:
+            return
+        api.point(haproxy.SLOTS[0], serving, address, self.settings.port)
+        api.switch(haproxy.SLOTS[0], None)
+        self.persist()
+
+    def check_image(self) -> None:
+        """Refuse (before anything changes) when a proxy must be made and its image is
+        neither here nor pullable."""
+        s = self.settings
+        if self.container() is not None or self.engine.image(s.proxy_image) is not None:
+            return
+        try:
+            self.engine.pull(s.proxy_image)
+        except DockerError as e:
+            raise DeployError(
+                f"the proxy image {s.proxy_image} is not on this Docker host and could not "
+                "be pulled",
+                "Pull it, or make one from Debian's haproxy with `scripts/base-image haproxy` "
+                "and set proxy_image (SNAP_PROXY_IMAGE) to snap-base/haproxy:2.6",
+            ) from e
+
+    def _create(self) -> None:
+        s = self.settings
+        cid = self.engine.create_container(
+            s.proxy_image,
+            name=f"{self.app}-proxy-{secrets.token_hex(2)}",
+            labels={LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY, LABEL_BINDING: self.binding},
+            port=haproxy.FRONT_PORT,
+            host_ip=s.address,
+            host_port=s.host_port,
+            restart=True,
+            network=self.network,
+            loopback_ports=(haproxy.ADMIN_PORT, haproxy.PROBE_PORT),
+            entrypoint=["haproxy"],
+            command=["-db", "-f", haproxy.CONFIG_PATH],
+            aliases=(haproxy.EMPTY,),
+        )
+        try:
+            self.write_config(cid, ())
+            self.engine.put_file(cid, haproxy.ARMED_MAP, b"armed 0\nfell 0\n")
+            self.engine.start(cid, port=s.host_port)
+        except DockerError:
+            self.engine.remove_container(cid)
+            raise
+
+    def write_config(
+        self,
+        container_id: str,
+        slots: tuple[Slot, ...],
+        deployments: dict[str, int] | None = None,
+        fallback: str | None = None,
+    ) -> None:
+        named = {slot.name: slot for slot in slots}
+        full = tuple(named.get(n, Slot(n, None, haproxy.MAINT)) for n in haproxy.SLOTS)
+        s = self.settings
+        check = health.HealthCheck.from_settings(s)
+        text = haproxy.render(full, s.port, deployments or {}, check, fallback)
+        self.engine.put_file(container_id, haproxy.CONFIG_PATH, text.encode())
+
+    def deployments(self) -> dict[str, int]:
+        """Slot -> the deployment it serves for, as the configuration file records it."""
+        c = self.container()
+        raw = self.engine.read_file(c.id, haproxy.CONFIG_PATH) if c else None
+        return haproxy.deployments(raw.decode(errors="replace")) if raw else {}
+
+    def persist(self, deployment: tuple[str, int] | None = None) -> None:
+        """Write what the proxy runs now into its configuration file: a restarted proxy
+        (a daemon restart, a reboot) comes back pointing at the same containers.
+        DEPLOYMENT records that a slot now serves for that history row."""
+        c = self.container()
+        api = self.api()
+        if c is None or api is None:
+            return
+        servers = api.servers()
+        slots = tuple(Slot(s.slot, s.fqdn, READY if s.serving else haproxy.MAINT) for s in servers)
+        named = {s.slot for s in servers if s.fqdn}
+        if self._deployments is None:
+            self._deployments = self.deployments()
+        known = {k: v for k, v in self._deployments.items() if k in named}
+        if deployment:
+            known[deployment[0]] = deployment[1]
+        fallback, _, until = api.fallback()
+        armed = fallback if until > 0 else None
+        fell = api.marks().get("fell", 0) if armed else 0
+        self.write_config(c.id, slots, known, armed)
+        marks = f"armed {until if armed else 0}\nfell {fell}\n"
+        self.engine.put_file(c.id, haproxy.ARMED_MAP, marks.encode())
+        self._deployments = known
+
+    def remove(self) -> None:
+        self._running = None
+        for c in self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY}):
+            self.engine.remove_container(c.id)
+        self.engine.remove_network(self.network)

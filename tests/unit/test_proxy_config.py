@@ -1,0 +1,101 @@
+"""The proxy's configuration as snap writes it, the new settings, the listening hint."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from snapshot.adapters import haproxy
+from snapshot.adapters.haproxy import MAINT, READY, Slot
+from snapshot.config import Settings, load_settings
+from snapshot.errors import ConfigError
+from snapshot.health import Health, HealthCheck
+from snapshot.targets.local import _with_listening_hint
+
+
+def test_render_names_the_serving_container_and_keeps_the_standby_in_maintenance() -> None:
+    text = haproxy.render(
+        (Slot("blue", "api-7-ab12", READY), Slot("green", "api-6-cd34", MAINT)),
+        8000,
+        {"blue": 9, "green": 6},
+    )
+    checked = "    server blue api-7-ab12:8000 resolvers docker init-addr last,libc,none check\n"
+    assert checked in text  # the checked backend
+    assert checked.replace(" check", "") in text  # the unchecked one
+    assert "    option httpchk GET /health\n" in text
+    assert (
+        "    server green api-6-cd34:8000 resolvers docker init-addr last,libc,none disabled"
+        in text
+    )
+    assert "nameserver docker 127.0.0.11:53" in text  # Docker's DNS: names, not addresses
+    assert haproxy.deployments(text) == {"blue": 9, "green": 6}
+
+
+def test_an_empty_slot_names_the_proxy_itself_and_is_disabled() -> None:
+    text = haproxy.render((Slot("blue", None, READY), Slot("green", None, MAINT)), 8000, {})
+    # Both slots in the checked and the unchecked backend, and the fallback's server.
+    assert text.count(f"{haproxy.EMPTY}:8000") == 5
+    assert text.count(" disabled\n") == 6  # those five and the probe server
+    assert haproxy.deployments(text) == {}
+
+
+@pytest.mark.docker
+def test_the_fallback_names_the_standby_and_is_gated_by_the_map() -> None:
+    slots = (Slot("blue", "api-7-ab12", READY), Slot("green", "api-6-cd34", MAINT))
+    text = haproxy.render(slots, 8000, {}, HealthCheck(path="/ready"), fallback="api-6-cd34")
+    standby = "    server standby api-6-cd34:8000 resolvers docker init-addr last,libc,none check\n"
+    assert standby in text
+    assert "    option httpchk GET /ready\n" in text
+    gate = f"    http-request set-map({haproxy.ARMED_MAP}) fell 1 if app_down standby_up in_window"
+    assert gate in text
+    assert "    use_backend fallback if standby_up fell\n" in text
+
+
+@pytest.mark.docker
+def test_haproxy_accepts_the_configuration(tmp_path: Path, docker_engine: None) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    slots = (Slot("blue", "localhost", READY), Slot("green", "localhost", MAINT))
+    cfg.write_text(haproxy.render(slots, 8000, {"blue": 1}, fallback="localhost"))
+    (tmp_path / "armed.map").write_text("armed 0\nfell 0\n")
+    checked = subprocess.run(
+        ["docker", "run", "--rm", "-v", f"{tmp_path}:/cfg:ro",
+         "-v", f"{tmp_path}/armed.map:{haproxy.ARMED_MAP}:ro", "snap-base/haproxy:2.6",
+         "-c", "-f", "/cfg/haproxy.cfg"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_publish_port_defaults_to_port_and_the_proxy_image_comes_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.snap]\nport = 8001\nstandby_ttl = 0\n")
+    s = load_settings(tmp_path, environ={"SNAP_PROXY_IMAGE": "snap-base/haproxy:2.6"})
+    assert (s.port, s.host_port, s.standby_ttl) == (8001, 8001, 0.0)
+    assert s.proxy_image == "snap-base/haproxy:2.6"
+    assert Settings(repo=tmp_path, port=8001, publish_port=80).host_port == 80
+    assert Settings(repo=tmp_path).proxy_image == "haproxy:2.6"
+    assert Settings(repo=tmp_path).standby_ttl == 1800
+
+
+def test_a_bad_publish_port_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.snap]\npublish_port = 0\n")
+    with pytest.raises(ConfigError, match="publish_port must be a port number"):
+        load_settings(tmp_path, environ={})
+
+
+def test_a_failed_check_quotes_where_the_log_says_the_app_listens() -> None:
+    failed = Health(False, 2.0, "not healthy within 2 s (GET /health answered HTTP 503)")
+    log = ["[INFO] Starting gunicorn 21.2.0", "[INFO] Listening at: http://0.0.0.0:8001 (1)"]
+    hinted = _with_listening_hint(failed, 8000, log)
+    assert hinted.reason == (
+        "nothing answered on port 8000, the port it was probed on; its log says "
+        '"Listening at: http://0.0.0.0:8001" (not healthy within 2 s (GET /health answered '
+        "HTTP 503))"
+    )
+    # The right port, or no such line: the reason stays as it was.
+    same = ["[INFO] Listening at: http://0.0.0.0:8000 (1)"]
+    assert _with_listening_hint(failed, 8000, same) == failed
+    assert _with_listening_hint(failed, 8000, []) == failed
