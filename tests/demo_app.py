@@ -20,6 +20,8 @@ from isolation import scrub_snap_environment, shared_cache_dir
 from snapshot.cli import cli
 from snapshot.demo import DemoRepository
 
+PROXY_IMAGE = "snap-base/haproxy:2.6"  # made by scripts/base-image haproxy (no registry)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -90,7 +92,7 @@ def isolate(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
     scrub_snap_environment(monkeypatch)
     monkeypatch.setenv("SNAP_CACHE_DIR", str(shared_cache_dir()))
     monkeypatch.setenv("SNAP_BASE_IMAGE", "snap-base/python:{python}")
-    monkeypatch.setenv("SNAP_PROXY_IMAGE", "snap-base/haproxy:2.6")
+    monkeypatch.setenv("SNAP_PROXY_IMAGE", PROXY_IMAGE)
     monkeypatch.setenv("SNAP_STATE_DIR", str(state_dir))
 
 

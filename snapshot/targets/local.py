@@ -38,7 +38,7 @@ from snapshot.adapters import haproxy
 from snapshot.adapters.docker import ContainerInfo, DockerEngine
 from snapshot.adapters.haproxy import MAINT, RuntimeAPI, ServerState
 from snapshot.config import Settings
-from snapshot.errors import DeployError, DockerError, PortInUse
+from snapshot.errors import DeployError, PortInUse
 from snapshot.labels import (
     LABEL_APP,
     LABEL_BINDING,
@@ -261,7 +261,7 @@ class LocalTarget:
         try:
             self.engine.start(cid)
             first, watched, address = self._check_new(api, cid, release)
-        except DockerError:
+        except BaseException:  # an engine error, the proxy's, or Ctrl-C during the check
             self.engine.remove_container(cid)
             raise
         if not first.healthy:

@@ -168,6 +168,9 @@ class PrivateEngine:
                 f"--bridge={self.bridge}",  # never "none": that deletes the host's docker0
                 "--iptables=false",
                 "--ip-masq=false",
+                # Its own networks (the app's, the proxy's) from a pool the shared engine
+                # never uses, so no two bridges on this host route the same subnet.
+                "--default-address-pool=base=10.199.0.0/16,size=24",
             ],
             stdout=(self.root / "dockerd.log").open("ab"),
             stderr=subprocess.STDOUT,

@@ -104,7 +104,7 @@ def test_a_never_healthy_deploy_reports_no_gap_and_leaves_no_pending_row(serving
     table = snap(serving, "history").stdout.splitlines()
     row = next(line for line in table if line.startswith("2 "))
     assert " failed " in row and "0.00 s" not in row and " -  " in row
-    assert containers(serving, "candidate", running_only=False) == []
+    assert of_deployment(serving, 2) == []  # the checked container is gone
     assert serving_revision(serving) == serving.demo.revisions["v1"]
 
 
@@ -133,6 +133,12 @@ def test_a_health_probe_that_hangs_fails_in_time_and_v1_serves(serving: App) -> 
     assert serving_revision(serving) == serving.demo.revisions["v1"]
 
 
+def of_deployment(app: App, deployment: int) -> list[str]:
+    """Containers (running or not) that deployment DEPLOYMENT of APP started."""
+    args = ["ps", "-aq", "--filter", f"label=snap.app={app.name}"]
+    return docker(*args, "--filter", f"label=snap.deployment={deployment}").split()
+
+
 def test_ctrl_c_during_the_candidate_check_completes_the_row(serving: App) -> None:
     serving.configure(health_timeout=20, health_watch=60)  # a long watch: time for Ctrl-C
     assert snap(serving, "build", "v2").exit_code == 0
@@ -144,7 +150,7 @@ def test_ctrl_c_during_the_candidate_check_completes_the_row(serving: App) -> No
             text=True,
         )
         deadline = time.monotonic() + 60
-        while not containers(serving, "candidate"):
+        while not of_deployment(serving, 2):  # the new container, under its check
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         time.sleep(1)  # into the watch period

@@ -207,7 +207,7 @@ def test_swarm_rolls_a_broken_update_back_and_snap_reports_it(app: App) -> None:
     status = snap_json(app, "status")
     assert status["running"]["revision"] == v2 and status["healthy"] is True
     assert status["mismatches"] == []
-    assert shape(status) == STATUS_SHAPE
+    assert merge(STATUS_SHAPE, shape(status)) == STATUS_SHAPE  # Swarm has no standby: null
 
     rolled = snap_json(app, "rollback")
     assert rolled["ok"] is True and rolled["serving"]["revision"] == v1
