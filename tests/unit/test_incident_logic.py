@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from json_shapes import BISECT_SHAPE, CROSS_SHAPE, DRIFT_SHAPE, shape
 
-from snapshot import render_incident
 from snapshot.bisect import BisectResult, Change, Step, smallest_failing
 from snapshot.config import ConfigError, Settings, read_tool_config
 from snapshot.cross import (
@@ -29,6 +28,7 @@ from snapshot.cross import (
     verdict,
 )
 from snapshot.drift import ADDED, CHANGED, MODIFIED, REMOVED, DriftResult, compare
+from snapshot.render import incident as render_incident
 from snapshot.smoke import app_object, describe, import_check, smoke_command
 
 # -- cross: the verdict table ----------------------------------------------------------

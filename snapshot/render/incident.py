@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from snapshot.render import render_table
+from snapshot.render.base import render_table
 from snapshot.revision import short_id
 
 if TYPE_CHECKING:
