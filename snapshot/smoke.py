@@ -75,9 +75,14 @@ class CheckResult:
     cause: str  # the last line it printed when it failed ("" when it passed)
 
 
+SMOKE_SECONDS = 300  # an import that takes longer is a hang (a server started at import)
+
+
 def run_check(engine: DockerEngine, image: str, argv: Sequence[str]) -> CheckResult:
     """ARGV in IMAGE as the app's user, no network: passed when it exits 0."""
-    done: CommandRun = engine.run_command(image, argv, user=APP_USER, network=False)
+    done: CommandRun = engine.run_command(
+        image, argv, user=APP_USER, network=False, timeout=SMOKE_SECONDS
+    )
     ok = done.exit_code == 0
     return CheckResult(ok, done.exit_code, "" if ok else (done.last_line or "no output"))
 

@@ -17,6 +17,7 @@ import math
 import os
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,13 +404,29 @@ class DockerEngine:
                     ) from e
                 raise explain(e) from e
             pending = b""
-            # A followed log has no read timeout (the SDK lifts it): the wait below bounds it.
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                if on_output:
-                    on_output(chunk)
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                tail = [*tail, *(x.decode(errors="replace") for x in lines if x.strip())][-20:]
+            # A followed log has no read timeout (the SDK lifts it), so a command that never
+            # ends would hold it open for ever: a timer kills the container at the deadline.
+            killed: list[bool] = []
+
+            def kill() -> None:
+                killed.append(True)
+                with contextlib.suppress(docker.errors.APIError, RequestsConnectionError):
+                    container.kill()
+
+            timer = threading.Timer(timeout, kill)
+            timer.daemon = True
+            timer.start()
+            try:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    if on_output:
+                        on_output(chunk)
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    tail = [*tail, *(x.decode(errors="replace") for x in lines if x.strip())][-20:]
+            finally:
+                timer.cancel()
+            if killed:
+                raise ReadTimeout(f"killed after {timeout:.0f} s")
             if pending.strip():
                 tail = [*tail, pending.decode(errors="replace")][-20:]
             result = container.wait(timeout=timeout)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import subprocess
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -383,7 +384,7 @@ class GitRepository:
             urls = self._git.remote("get-url", "--all", name).splitlines()
         except GitCommandError:
             return None
-        return urls[0] if urls else None
+        return without_credentials(urls[0]) if urls else None
 
     # -- objects ---------------------------------------------------------------------
 
@@ -704,3 +705,13 @@ def commit_files(
     if tag:
         library.git.tag("-f", tag, sha)
     return sha
+
+
+def without_credentials(url: str) -> str:
+    """URL without a user or token in it (``https://user:token@host/x`` -> ``https://host/x``):
+    the remote's URL goes into image labels, which registries and anyone pulling can read.
+    scp-style remotes (``git@host:org/repo``) name a user, never a secret, and stay."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

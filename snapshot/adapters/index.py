@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from snapshot.errors import BuildError
 from snapshot.lockfile import Source
@@ -104,6 +105,34 @@ def _request(url: str, accept: str | None = None) -> urllib.request.Request:
     return urllib.request.Request(url, headers=headers)
 
 
+class _SameOriginAuth(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but send the index's credentials only to the index's own origin:
+    urllib copies every header to the new URL, whatever its host or scheme."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            old, nxt = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+            if (old.scheme, old.netloc) != (nxt.scheme, nxt.netloc):
+                new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginAuth())
+
+
+def _open(request: urllib.request.Request) -> Any:
+    return _OPENER.open(request, timeout=_TIMEOUT)
+
+
 class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -158,7 +187,7 @@ def sdists(index: Index, name: str, version: str) -> list[IndexFile]:
 
     page_url = index.url.rstrip("/") + f"/{name}/"
     try:
-        with urllib.request.urlopen(_request(page_url, _ACCEPT), timeout=_TIMEOUT) as resp:
+        with _open(_request(page_url, _ACCEPT)) as resp:
             page, ctype, base = resp.read(), resp.headers.get("Content-Type", ""), resp.geturl()
     except urllib.error.HTTPError as e:
         if e.code == 404:
@@ -193,7 +222,7 @@ def download(index: Index, f: IndexFile, dest: Path) -> tuple[Path, str]:
     digest = hashlib.sha256()
     try:
         with (
-            urllib.request.urlopen(_request(_auth_base(index, f.url)), timeout=_TIMEOUT) as resp,
+            _open(_request(_auth_base(index, f.url))) as resp,
             path.open("wb") as out,
         ):
             while chunk := resp.read(_CHUNK):

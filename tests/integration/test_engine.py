@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
+
+from snapshot.adapters.docker import DockerEngine
+from snapshot.errors import DockerError
 
 pytestmark = pytest.mark.docker
 
@@ -56,3 +60,16 @@ def test_venv_works(base_image: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "/tmp/venv/" in result.stdout
+
+
+def test_a_command_that_never_ends_is_killed_at_its_deadline(base_image: str) -> None:
+    # A followed log has no read timeout of its own: without the deadline this would hang.
+    started = time.monotonic()
+    with DockerEngine() as engine, pytest.raises(DockerError) as info:
+        engine.run_command(base_image, ["sleep", "600"], user="0", timeout=2)
+
+    assert time.monotonic() - started < 30
+    assert info.value.message == (
+        f"sleep in {base_image} did not finish in 2 s. "
+        "Check what it waits for; the container was removed."
+    )
