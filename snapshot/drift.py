@@ -30,6 +30,7 @@ from snapshot.platform import TargetPlatform
 from snapshot.release import Running
 from snapshot.snapshots import open_repository, read_lock_bytes, resolve_revision
 from snapshot.targets import engine_for, open_target
+from snapshot.targets.base import Target
 
 ADDED, REMOVED, CHANGED, MODIFIED = "added", "removed", "changed", "modified"
 SERVING, STANDBY = "serving", "standby"  # which container of the app
@@ -147,18 +148,8 @@ def drift(settings: Settings, *, standby: bool = False) -> DriftResult:
     )
 
 
-def _running(target: Any, standby: bool) -> Running | None:
-    if not standby:
-        current: Running | None = target.current()
-        return current
-    find = getattr(target, "standby", None)
-    if find is None:
-        raise ConfigError(
-            "this target keeps no standby container",
-            "Run `snap drift` without --standby for the serving container",
-        )
-    kept: Running | None = find()
-    return kept
+def _running(target: Target, standby: bool) -> Running | None:
+    return target.standby() if standby else target.current()
 
 
 def _markers(lock: Any, name: str) -> str | None:

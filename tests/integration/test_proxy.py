@@ -338,3 +338,15 @@ def test_a_release_that_dies_after_its_switch_is_reverted_by_the_proxy(app: App)
     assert "the proxy switched back to the standby" in last["reason"]
     # Requests lost between the death and the proxy's second failed check (bounded).
     assert load.failures < 0.05 * len(load.answers), load.summary()
+
+
+def test_drift_reads_the_standby_when_asked(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    snap_json(app, "deploy", "v2")  # v1 stays warm as the standby
+
+    doc = snap_json(app, "drift", "--standby")
+    serving = snap_json(app, "drift")
+
+    assert (doc["role"], doc["revision"]) == ("standby", app.demo.revisions["v1"])
+    assert doc["drift"] == [] and doc["container"] != serving["container"]
+    assert (serving["role"], serving["revision"]) == ("serving", app.demo.revisions["v2"])
