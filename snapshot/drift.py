@@ -26,7 +26,7 @@ from snapshot.config import Settings
 from snapshot.errors import ConfigError, DeployError
 from snapshot.images import APP_USER
 from snapshot.lockfile import parse_lock
-from snapshot.platform import TargetPlatform
+from snapshot.platform import MARKERS_CODE, TargetPlatform
 from snapshot.release import Running
 from snapshot.snapshots import open_repository, read_lock_bytes, resolve_revision
 from snapshot.targets import engine_for, open_target
@@ -37,23 +37,11 @@ SERVING, STANDBY = "serving", "standby"  # which container of the app
 
 # Runs in the container with its python3 (stdlib only): the marker environment, and per
 # distribution (first on sys.path wins) its version and the RECORD files that differ.
-INSPECT_SCRIPT = r"""
-import base64, hashlib, json, os, platform, sys
+INSPECT_SCRIPT = (
+    MARKERS_CODE
+    + r"""
+import base64, hashlib, json
 import importlib.metadata as md
-markers = {
-    "implementation_name": sys.implementation.name,
-    "os_name": os.name,
-    "platform_machine": platform.machine(),
-    "platform_python_implementation": platform.python_implementation(),
-    "platform_release": platform.release(),
-    "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]),
-    "sys_platform": sys.platform,
-}
-i = sys.implementation.version
-markers["implementation_version"] = "%d.%d.%d" % (i.major, i.minor, i.micro)
 dists = {}
 for d in md.distributions():
     name = d.metadata["Name"]
@@ -74,6 +62,7 @@ for d in md.distributions():
     dists[name] = {"version": d.version, "modified": bad}
 print(json.dumps({"markers": markers, "dists": dists}))
 """
+)
 
 
 @dataclass(frozen=True)

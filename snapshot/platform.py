@@ -16,10 +16,10 @@ from snapshot.errors import BuildError
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-# Runs inside the base image with its own python3: stdlib only.
-PROBE_SCRIPT = r"""
-import json, os, platform, sys
-import importlib.metadata as md
+# The PEP 508 marker environment of the python3 that runs it (stdlib only): the probe of a
+# base image and snap drift's reading of a running container both start with it.
+MARKERS_CODE = r"""
+import os, platform, sys
 impl = sys.implementation
 iv = impl.version
 ver = "%d.%d.%d" % iv[:3]
@@ -38,6 +38,14 @@ markers = {
     "python_version": ".".join(platform.python_version_tuple()[:2]),
     "sys_platform": sys.platform,
 }
+"""
+
+# Runs inside the base image with its own python3: stdlib only.
+PROBE_SCRIPT = (
+    MARKERS_CODE
+    + r"""
+import json
+import importlib.metadata as md
 dists = {}
 for d in md.distributions():
     name = d.metadata["Name"]
@@ -45,6 +53,7 @@ for d in md.distributions():
         dists.setdefault(name, d.version)
 print(json.dumps({"markers": markers, "libc": list(platform.libc_ver()), "dists": dists}))
 """
+)
 
 # Runs inside a built image: the distributions Python would import, first on sys.path wins,
 # with their Requires-Dist lines for the closure check (see closure.py).
