@@ -36,8 +36,8 @@ from snapshot.adapters.docker import (
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.closure import Installed, closure_problems
 from snapshot.config import Settings
-from snapshot.errors import BuildError, DockerError
-from snapshot.images import APP_UID, app_tag, env_tag
+from snapshot.errors import BuildError
+from snapshot.images import APP_UID, app_tag, env_tag, local_or_pulled
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -292,17 +292,14 @@ class Builder:
 
     def _base(self, src: RevisionSource) -> tuple[ImageInfo, TargetPlatform]:
         ref = self.settings.base_image_for(src.python.version)
-        info = self.engine.image(ref)
-        if info is None:
-            self.progress.step(f"base image {ref} is not local; trying to pull it")
-            try:
-                info = self.engine.pull(ref)
-            except DockerError as e:
-                raise BuildError(
-                    f"base image {e.what}",
-                    "Load or build it locally (`docker load`, `docker import`, or "
-                    "scripts/base-image in the snap repository) or set [tool.snap] base_image",
-                ) from e
+        info = local_or_pulled(
+            self.engine,
+            ref,
+            "base",
+            self.progress,
+            "Load or build it locally (`docker load`, `docker import`, or "
+            "scripts/base-image in the snap repository) or set [tool.snap] base_image",
+        )
         target = self._probe(ref, info)
         chosen, lock = src.python, src.lock
         if chosen.version != target.python_version:

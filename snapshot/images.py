@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from snapshot.adapters.docker import DockerEngine
+from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.config import Settings
-from snapshot.errors import DockerError
+from snapshot.errors import BuildError, DockerError
 from snapshot.labels import KIND_APP, LABEL_KIND, LABEL_REVISION
+from snapshot.progress import Progress
 from snapshot.revision import short_id
 
 log = logging.getLogger(__name__)
@@ -59,3 +60,18 @@ def built_images(settings: Settings) -> dict[str, str]:
         if info.labels.get(LABEL_KIND) == KIND_APP and tag in info.tags:
             images[sha] = tag
     return images
+
+
+def local_or_pulled(
+    engine: DockerEngine, ref: str, role: str, progress: Progress, todo: str, why: str = ""
+) -> ImageInfo:
+    """The image REF from this host, else pulled; when neither works, a BuildError naming
+    its ROLE ("base", "builder"), WHY it is needed, and TODO (how to make one locally)."""
+    info = engine.image(ref)
+    if info is not None:
+        return info
+    progress.step(f"{role} image {ref} is not local; trying to pull it")
+    try:
+        return engine.pull(ref)
+    except DockerError as e:
+        raise BuildError(f"{role} image {e.what}{why}", todo) from e

@@ -36,8 +36,8 @@ from pathlib import Path, PurePosixPath
 from snapshot.adapters import index, pip
 from snapshot.adapters.docker import ContextFile, DockerEngine, ImageInfo
 from snapshot.config import Settings
-from snapshot.errors import BuildError, DockerError
-from snapshot.images import env_tag
+from snapshot.errors import BuildError
+from snapshot.images import env_tag, local_or_pulled
 from snapshot.labels import LABEL_LOCK_ID, LABEL_SDIST_BUILDS
 from snapshot.lockfile import Package, Source
 from snapshot.platform import TargetPlatform
@@ -323,17 +323,15 @@ class SdistBuilds:
         if self._builder is not None:
             return self._builder
         ref = self.builder_ref
-        info = self.engine.image(ref)
-        if info is None:
-            self.progress.step(f"builder image {ref} is not local; trying to pull it")
-            try:
-                info = self.engine.pull(ref)
-            except DockerError as e:
-                raise BuildError(
-                    f"builder image {e.what}; it is needed for packages with only an sdist",
-                    "Make it locally (scripts/base-image --builder SUITE in the snap "
-                    "repository) or set [tool.snap] builder_image / SNAP_BUILDER_IMAGE",
-                ) from e
+        info = local_or_pulled(
+            self.engine,
+            ref,
+            "builder",
+            self.progress,
+            "Make it locally (scripts/base-image --builder SUITE in the snap repository) "
+            "or set [tool.snap] builder_image / SNAP_BUILDER_IMAGE",
+            why="; it is needed for packages with only an sdist",
+        )
         platform = probe(ref, info)
         if platform.python_version != target.python_version:
             raise BuildError(
