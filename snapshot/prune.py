@@ -16,7 +16,15 @@ from snapshot.config import Settings
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
 from snapshot.images import image_tag
-from snapshot.labels import KIND_APP, LABEL_APP, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
+from snapshot.labels import (
+    KIND_APP,
+    LABEL_APP,
+    LABEL_ENV_IMAGE_ID,
+    LABEL_KIND,
+    LABEL_REVISION,
+    LABEL_ROLE,
+    ROLE_PROXY,
+)
 from snapshot.release import PENDING, SUCCEEDED
 from snapshot.revision import short_image_id
 from snapshot.targets import engine_for, open_target
@@ -58,6 +66,11 @@ class PrunePlan:
     containers: tuple[ContainerInfo, ...]  # stopped containers to remove
 
 
+# States of a container that is done: nothing brings it back but a new start. Docker
+# brings a "restarting" one back on its own, and a "paused" one still holds its process.
+STOPPED = ("created", "exited", "dead")
+
+
 def plan_prune(given: PruneInputs) -> PrunePlan:
     """Decide what goes and why the rest stays: pure, so it is tested on tables of inputs."""
     protected: dict[str, str] = {}  # revision sha -> why
@@ -71,7 +84,7 @@ def plan_prune(given: PruneInputs) -> PrunePlan:
     for row_id, sha in given.pending:
         protected.setdefault(sha, f"deployment {row_id} is pending")
     for c in given.containers:
-        if c.running and c.labels.get(LABEL_REVISION):
+        if c.state not in STOPPED and c.labels.get(LABEL_REVISION):
             protected.setdefault(c.labels[LABEL_REVISION], f"container {c.name} runs it")
 
     apps = sorted(
@@ -98,7 +111,10 @@ def plan_prune(given: PruneInputs) -> PrunePlan:
             kept.append(Kept(_name(info), "a kept app image is built on it"))
         else:
             doomed.append(info)
-    stale = tuple(c for c in given.containers if not c.running)
+    # The proxy owns the published port: stopped or not, it is the next deploy's to mend.
+    stale = tuple(
+        c for c in given.containers if c.state in STOPPED and c.labels.get(LABEL_ROLE) != ROLE_PROXY
+    )
     return PrunePlan(tuple(kept), tuple(doomed), stale)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from snapshot.adapters.docker import ContainerInfo, ImageInfo
-from snapshot.labels import KIND_APP, KIND_ENV, LABEL_ENV_IMAGE_ID, LABEL_KIND, LABEL_REVISION
+from snapshot.labels import (
+    KIND_APP,
+    KIND_ENV,
+    LABEL_ENV_IMAGE_ID,
+    LABEL_KIND,
+    LABEL_REVISION,
+    LABEL_ROLE,
+)
 from snapshot.prune import PruneInputs, plan_prune
 
 APP = "model-api"
@@ -29,9 +36,13 @@ def env_image(name: str) -> ImageInfo:
     return ImageInfo(f"sha256:{name}", (f"{APP}-env:{name}",), {LABEL_KIND: KIND_ENV})
 
 
-def container(name: str, revision: int, running: bool) -> ContainerInfo:
-    state = "running" if running else "exited"
-    labels = {LABEL_REVISION: sha(revision)}
+def container(
+    name: str, revision: int, running: bool, state: str = "", role: str = "serving"
+) -> ContainerInfo:
+    state = state or ("running" if running else "exited")
+    labels = (
+        {LABEL_ROLE: role} if role == "proxy" else {LABEL_REVISION: sha(revision), LABEL_ROLE: role}
+    )
     return ContainerInfo(name, name, "img", "sha256:x", labels, state, 0, None, None)
 
 
@@ -141,6 +152,33 @@ def test_stopped_containers_go_running_ones_stay():
     )
 
     assert [c.name for c in plan.containers] == ["down"]
+
+
+@pytest.mark.parametrize(
+    ("state", "role", "removed_by_prune"),
+    [
+        ("exited", "serving", True),
+        ("dead", "serving", True),
+        ("created", "candidate", True),  # left by a killed run before its start
+        ("restarting", "serving", False),  # Docker brings it back: it may be what serves
+        ("paused", "serving", False),  # its process is still there
+        ("running", "serving", False),
+        ("exited", "proxy", False),  # the proxy owns the port: never pruned
+        ("running", "proxy", False),
+    ],
+)
+def test_which_containers_go(state: str, role: str, removed_by_prune: bool):
+    plan = plan_prune(
+        inputs(
+            containers=(container("c", 1, running=False, state=state, role=role),),
+            app_images=(app_image(1),),
+        )
+    )
+
+    assert [c.name for c in plan.containers] == (["c"] if removed_by_prune else [])
+    # An app container that is not done keeps its image: it may start again from it.
+    if role != "proxy":
+        assert (removed(plan) == ["sha256:app1"]) == removed_by_prune
 
 
 def test_images_that_are_not_app_images_are_not_judged_as_app_images():
