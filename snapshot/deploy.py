@@ -269,15 +269,18 @@ class Status:
 def status(settings: Settings) -> Status:
     """What runs now, from Docker, checked against the recorded history."""
     app = settings.image_name
-    settled: list[tuple[int, str]] = []
+    reconciled: list[Deployment] = []
     with engine_for(settings) as engine:
         target = open_target(settings, engine)
-        # A switch back the proxy made on its own is made official (under the lock).
+        # A switch back the proxy made on its own is made official, its row written, only
+        # under the lock: a deploy that holds it may be switching right now.
         settle_lock = DeployLock(settings.state_dir, app, "status", wait=0)
         try:
             if settle_lock.acquire():
                 try:
-                    settled = target.settle()
+                    with History(settings.state_dir) as h:
+                        reverted = [h.revert(d, why) for d, why in target.settle()]
+                        reconciled += [r for r in reverted if r]
                 finally:
                     settle_lock.release()
         except DeployError as e:
@@ -285,12 +288,9 @@ def status(settings: Settings) -> Status:
         current = target.current()
         standby = target.standby()
         check = target.check(current) if current else None
-    reconciled: list[Deployment] = []
     lock = DeployLock(settings.state_dir, app, "status", wait=0)
     with History(settings.state_dir) as h:
         # Pending rows are only stale when no deploy holds the lock: then reconcile them.
-        reverted = [h.revert(d, why) for d, why in settled]
-        reconciled += [r for r in reverted if r]
         # A state dir that cannot be written is no reason not to show what runs.
         try:
             if lock.acquire():

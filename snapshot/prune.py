@@ -4,7 +4,9 @@ Never removed: the image that serves now, the one the previous successful deploy
 in place (what `snap rollback` goes back to), the image of any history row still marked
 pending or current, and the KEEP newest other app images. Environment images go when no
 kept app image is built on them. Runs under the app's deploy lock, so it cannot remove an
-image a deploy is about to start.
+image a deploy is about to start; and first records what the target did on its own (the
+proxy fell back to the standby), as a deploy does, so the standby it stops is never the
+container that serves.
 """
 
 from __future__ import annotations
@@ -126,6 +128,10 @@ def prune(settings: Settings, *, keep: int, dry_run: bool, wait: float) -> Prune
         engine_for(settings) as engine,
     ):
         target = open_target(settings, engine)
+        # First what the target did on its own: a proxy that fell back to the standby
+        # serves from it, and prune must not take it for a standby to stop.
+        for deployment, why in target.settle():
+            h.revert(deployment, why)
         current = target.current()
         # The standby goes first (not on a dry run): a prune is a request to free memory too.
         standby = None if dry_run else target.drop_standby()

@@ -488,9 +488,10 @@ class LocalTarget:
         return removed
 
     def drop_standby(self) -> str | None:
-        """Stop and remove the standby now (``snap prune``); its name, if there was one."""
+        """Stop and remove the standby now (``snap prune``); its name, if there was one.
+        None while the proxy has fallen back to it: then it serves (``settle`` first)."""
         api = self.proxy.api()
-        if api is None:
+        if api is None or self._fell_back():
             return None
         for x in api.servers():
             if x.fqdn and not x.serving:

@@ -26,6 +26,8 @@ from poller import Poller, answers
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files
 from snapshot.demo import DemoRepository, create_demo
+from snapshot.deploy_lock import DeployLock
+from snapshot.history import History
 
 pytestmark = pytest.mark.docker
 
@@ -307,7 +309,40 @@ DIES_LATER = (
 )
 
 
-def test_a_release_that_dies_after_its_switch_is_reverted_by_the_proxy(app: App) -> None:
+def _deploy_and_wait_for_its_death(app: App) -> str:
+    """Deploy `later` (it passes its check and watch, then dies); its container."""
+    deployed = snap_json(app, "deploy", "later")
+    assert deployed["ok"]
+    died: str = deployed["serving"]["container"]
+    deadline = time.monotonic() + 20
+    # It exits, and Docker restarts it (unless-stopped), and it exits again: a loop.
+    probe = "{{.State.Running}} {{.RestartCount}}"
+    while docker("inspect", "-f", probe, died).strip() == "true 0":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(2)  # the proxy's checks: down after two failures 0.5 s apart
+    return died
+
+
+def _reverts_under_the_lock(app: App, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each `reverted` row written from now on: whether the deploy lock was held."""
+    held: list[bool] = []
+    write = History.revert
+
+    def revert(self: History, deployment_id: int, reason: str) -> object:
+        other = DeployLock(app.state, app.name, "test", wait=0)
+        free = other.acquire()
+        other.release()
+        held.append(not free)
+        return write(self, deployment_id, reason)
+
+    monkeypatch.setattr(History, "revert", revert)
+    return held
+
+
+def test_a_release_that_dies_after_its_switch_is_reverted_by_the_proxy(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with GitRepository(app.repo) as repo:
         v2 = repo.read_file(app.demo.revisions["v2"], "app.py")
         assert v2 is not None
@@ -315,23 +350,25 @@ def test_a_release_that_dies_after_its_switch_is_reverted_by_the_proxy(app: App)
     app.configure(health_timeout=15, health_watch=1, health_watch_after=30)
     snap_json(app, "deploy", "v1")
     with Load(app.port) as load:
-        deployed = snap_json(app, "deploy", "later")  # passes its check and watch
-        assert deployed["ok"]
-        died = deployed["serving"]["container"]
-        deadline = time.monotonic() + 20
-        # It exits, and Docker restarts it (unless-stopped), and it exits again: a loop.
-        probe = "{{.State.Running}} {{.RestartCount}}"
-        while docker("inspect", "-f", probe, died).strip() == "true 0":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        time.sleep(2)  # the proxy's checks: down after two failures 0.5 s apart
+        died = _deploy_and_wait_for_its_death(app)
         after = len(load.answers)
         time.sleep(1)
     # The proxy sent the requests to the standby on its own, before any snap command.
     assert all(status == 200 for _, status, _ in load.answers[after:]), load.summary()
-    status = snap_json(app, "status")  # snap records what the proxy did
-    assert status["running"]["revision"] == app.demo.revisions["v1"]
-    assert status["standby"] is None
+    v1 = app.demo.revisions["v1"]
+    # While a deploy holds the lock, status shows what serves and writes nothing.
+    with DeployLock(app.state, app.name, "deploy", wait=0):
+        held = snap_json(app, "status", code=1)  # history still says `later` serves
+    assert held["running"]["revision"] == v1 and held["reconciled"] == []
+    assert rows(app)[0]["result"] == "succeeded"
+    locked = _reverts_under_the_lock(app, monkeypatch)
+    # prune settles first: the standby that serves is not stopped as a standby.
+    pruned = snap_json(app, "prune")
+    serving = held["running"]["container"]
+    assert serving not in pruned["removed_containers"]
+    assert docker("inspect", "-f", "{{.State.Running}}", serving).strip() == "true"
+    assert subprocess.run(["docker", "inspect", died], capture_output=True).returncode == 1
+    assert answers(app.port)
     last = rows(app)[0]
     assert last["result"] == "reverted", last
     assert "stopped serving within health_watch_after (30 s)" in last["reason"]
