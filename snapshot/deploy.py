@@ -134,7 +134,7 @@ def _serves(target: Target, current: Running, built: BuildResult, settings: Sett
     return (
         current.revision == built.revision
         and current.image_id == built.image_id
-        and current.port == settings.port
+        and current.port == target.host_port
         and target.check(current).healthy
     )
 

@@ -23,6 +23,11 @@ class Target(Protocol):
 
     kind: str
 
+    @property
+    def host_port(self) -> int:
+        """The host port the app answers on (what ``Running.port`` says when it serves)."""
+        ...
+
     def current(self) -> Running | None: ...
 
     def check_ready(self, current: Running | None) -> None:

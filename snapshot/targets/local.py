@@ -74,6 +74,10 @@ class LocalTarget:
         self.proxy = AppProxy(settings, engine)
         self.health = health.HealthCheck.from_settings(settings)
 
+    @property
+    def host_port(self) -> int:
+        return self.settings.host_port  # the proxy publishes publish_port
+
     # -- what runs -------------------------------------------------------------------
 
     def containers(self, role: str = ROLE_SERVING) -> list[ContainerInfo]:

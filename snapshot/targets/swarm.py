@@ -79,6 +79,10 @@ class SwarmTarget:
         self.name = settings.service_name
         self.health = health.HealthCheck.from_settings(settings)
 
+    @property
+    def host_port(self) -> int:
+        return self.settings.port  # published in host mode on the same number
+
     # -- what runs -------------------------------------------------------------------
 
     def standby(self) -> Running | None:

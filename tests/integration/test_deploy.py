@@ -237,6 +237,9 @@ def test_a_new_publish_port_gets_a_new_proxy(app: App) -> None:
     app.configure(publish_port=new_port)
     doc = snap_json(app, "deploy", "v2")
     assert doc["serving"]["port"] == new_port and answers(new_port)
+    # The app's port (inside) is not the host's: the same revision again changes nothing.
+    again = snap_json(app, "deploy", "v2")
+    assert (again["unchanged"], again["deployment"]["id"]) == (True, doc["deployment"]["id"])
     assert not answers(app.port)
     proxies = containers(app, "proxy", running_only=False)
     assert len(proxies) == 1 and proxies != old_proxy
