@@ -33,6 +33,7 @@ class AppProxy:
         self.network = f"snap-{self.app}"
         self._running: ContainerInfo | None = None
         self._deployments: dict[str, int] | None = None  # as last written by this process
+        self._gateway: str | None = None
 
     @property
     def binding(self) -> str:
@@ -90,10 +91,31 @@ class AppProxy:
                 f"the proxy {self.app}-proxy did not answer within {START_SECONDS:g} s",
                 f"See `docker logs {self.app}-proxy`",
             )
+        if api.exposed():
+            api = self._close_runtime_api()
         for c in replaced:
             log.info("replacing the proxy of %s", c.labels.get(LABEL_BINDING))
             self._adopt(api, c)
             self.engine.remove_container(c.id)
+        return api
+
+    def _close_runtime_api(self) -> RuntimeAPI:
+        """A proxy of an earlier version of snap has its runtime API on the app network:
+        write the configuration of this version (what it runs now, the API on a unix
+        socket) and restart it. Requests in flight during the restart fail; once."""
+        log.warning("restarting %s-proxy: its runtime API was open to the app network", self.app)
+        self.persist()
+        c = self.container()
+        assert c is not None
+        self.engine.stop(c.id, 1)
+        self.engine.start(c.id, port=self.settings.host_port)
+        self._running = None  # its loopback ports are new
+        api = self.api()
+        if api is None or not api.wait_answering(START_SECONDS) or api.exposed():
+            raise DockerError(
+                f"the proxy {self.app}-proxy did not come back with its new configuration",
+                f"See `docker logs {c.name}`",
+            )
         return api
 
     def _adopt(self, api: RuntimeAPI, old: ContainerInfo) -> None:
@@ -164,8 +186,22 @@ class AppProxy:
         full = tuple(named.get(n, Slot(n, None, haproxy.MAINT)) for n in haproxy.SLOTS)
         s = self.settings
         check = health.HealthCheck.from_settings(s)
-        text = haproxy.render(full, s.port, deployments or {}, check, fallback)
+        text = haproxy.render(
+            full, s.port, deployments or {}, check, fallback, admin_from=self.gateway()
+        )
         self.engine.put_file(container_id, haproxy.CONFIG_PATH, text.encode())
+
+    def gateway(self) -> str:
+        """The app network's gateway: the only address the runtime API answers."""
+        if self._gateway is None:
+            self._gateway = self.engine.network_gateway(self.network)
+        if self._gateway is None:
+            raise DockerError(
+                f"the network {self.network} has no gateway address, so the proxy's "
+                "runtime API could not be kept to this host",
+                f"Remove the network (`docker network rm {self.network}`) and deploy again",
+            )
+        return self._gateway
 
     def deployments(self) -> dict[str, int]:
         """Slot -> the deployment it serves for, as the configuration file records it."""

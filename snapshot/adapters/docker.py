@@ -558,6 +558,7 @@ class DockerEngine:
         entrypoint: Sequence[str] | None = None,
         aliases: Sequence[str] = (),
         environment: Mapping[str, str] | None = None,
+        cap_drop: Sequence[str] = (),
     ) -> str:
         """Create (not start) a container publishing PORT on HOST_IP:HOST_PORT (None: any),
         or, with NETWORK_OF, one that joins that container's network namespace (its
@@ -565,7 +566,7 @@ class DockerEngine:
         it to that user-defined network (reachable there by its name); PUBLISH=False
         publishes nothing; LOOPBACK_PORTS are published on ephemeral 127.0.0.1 ports.
         ENVIRONMENT is added to the image's (secrets: it lives in the container's config
-        only)."""
+        only). CAP_DROP: capabilities it runs without."""
         restart_policy = {"Name": "unless-stopped"} if restart else None
         if network_of:
             host_config = self._api.create_host_config(
@@ -581,6 +582,7 @@ class DockerEngine:
                 port_bindings=bindings or None,
                 restart_policy=restart_policy,
                 network_mode=network,
+                cap_drop=list(cap_drop) or None,
             )
         exposed = [port, *loopback_ports] if publish else list(loopback_ports)
         networking = None
@@ -654,6 +656,17 @@ class DockerEngine:
             raise explain(e) from e
         except RequestsConnectionError as e:
             raise explain(e) from e
+
+    def network_gateway(self, name: str) -> str | None:
+        """The gateway address of network NAME: the host's side of it, where the engine's
+        forwarding of a published port connects from. None when it has none."""
+        try:
+            config = (self._api.inspect_network(name).get("IPAM") or {}).get("Config") or []
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        return next((str(c["Gateway"]) for c in config if c.get("Gateway")), None)
 
     def remove_network(self, name: str) -> None:
         try:

@@ -8,12 +8,20 @@ backend, ``probe``, has one server that snap points at a container it wants to c
 frontend is published on a loopback port only, so a candidate is checked through the
 proxy's own network path without ever receiving a user's request.
 
-Changes happen through the runtime API (the ``stats socket`` at admin level, published on
-a loopback port): ``set server ... fqdn``/``addr``/``state`` take effect at once, without
+Changes happen through the runtime API (the ``stats socket`` at admin level):
+``set server ... fqdn``/``addr``/``state`` take effect at once, without
 a reload, and in-flight requests finish on a server put in ``drain``. The same state is
 written back into the configuration file inside the proxy container, so a restarted proxy
 comes back pointing where the runtime pointed. This is the only module that speaks to
 HAProxy.
+
+The runtime API can rewire the proxy, so only snap, on the host, may reach it. It is a
+unix socket inside the proxy container; a ``mode tcp`` listener relays to it from a
+port published on the host's loopback only, and takes a connection only from the
+gateway address of the app network: what the engine's port forwarding (docker-proxy, or
+the NAT of 127.0.0.1 with ``--userland-proxy=false``) connects from. An app container on
+the same network has an address of its own and is refused; it runs without NET_RAW, so
+it cannot claim the gateway's address either.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from snapshot.health import HealthCheck
 
 FRONT_PORT = 8080  # inside the proxy container: the app's frontend
 PROBE_PORT = 8081  # inside: the frontend of the probe backend
-ADMIN_PORT = 9999  # inside: the runtime API
+ADMIN_PORT = 9999  # inside: the relay to the runtime API (published on loopback)
+ADMIN_SOCKET = "/snap-proxy/admin.sock"  # inside: the runtime API itself
 CONFIG_PATH = "/snap-proxy/haproxy.cfg"
 SLOTS = ("blue", "green")
 BACKEND = "app"  # health-checked: a slot that fails its checks takes no request
@@ -88,15 +97,18 @@ def render(
     deployments: dict[str, int],
     check: HealthCheck | None = None,
     fallback: str | None = None,
+    *,
+    admin_from: str,
 ) -> str:
     """The whole configuration file for SLOTS; APP_PORT is where the app listens.
     DEPLOYMENTS (slot -> history id) is kept in comments: a standby that serves again
-    serves for the rollback's deployment, not the one that first started it."""
+    serves for the rollback's deployment, not the one that first started it. The
+    runtime API answers connections from the address ADMIN_FROM only."""
     lines = [
         "# Written by snap; the runtime API changes it live, snap writes it back here.",
         *(f"{DEPLOYMENT_MARK} {slot} {n}" for slot, n in sorted(deployments.items())),
         "global",
-        f"    stats socket ipv4@0.0.0.0:{ADMIN_PORT} level admin",
+        f"    stats socket {ADMIN_SOCKET} mode 600 level admin",
         "    stats timeout 10s",
         "defaults",
         "    mode http",
@@ -124,6 +136,11 @@ def render(
         "    hold obsolete 30s",
         "    timeout resolve 500ms",
         "    timeout retry 500ms",
+        "listen admin",
+        "    mode tcp",
+        f"    bind :{ADMIN_PORT}",
+        f"    tcp-request connection reject unless {{ src {admin_from} }}",
+        f"    server cli unix@{ADMIN_SOCKET}",
         "frontend app",
         f"    bind :{FRONT_PORT}",
         # The standby takes over when the watched release fails its checks before the
@@ -226,6 +243,12 @@ class RuntimeAPI:
                 "Check the proxy container (`docker ps -a`); the next snap deploy restarts it",
             ) from e
         return b"".join(chunks).decode(errors="replace")
+
+    def exposed(self) -> bool:
+        """Whether the runtime API listens on a network address itself (a proxy of an
+        earlier version of snap: every container of the app network could reach it)."""
+        lines = self.command("show cli sockets").splitlines()[1:]
+        return any(line.strip() and not line.startswith("unix@") for line in lines)
 
     def answers(self) -> bool:
         try:

@@ -261,6 +261,9 @@ class LocalTarget:
             publish=api is None or self.health.kind == "tcp",
             host_ip="127.0.0.1",
             environment=release.secrets,
+            # Without raw sockets it cannot forge the gateway's address (ARP) to reach
+            # the proxy's runtime API, which answers only the gateway (haproxy.py).
+            cap_drop=("NET_RAW",),
         )
         try:
             self.engine.start(cid)

@@ -376,6 +376,66 @@ def test_a_release_that_dies_after_its_switch_is_reverted_by_the_proxy(
     # Requests lost between the death and the proxy's second failed check (bounded).
     assert load.failures < 0.05 * len(load.answers), load.summary()
 
+    # Once more, and this time status records it, under the lock.
+    with Poller(app.port):  # traffic: the proxy falls back on a request that finds it dead
+        _deploy_and_wait_for_its_death(app)
+    status = snap_json(app, "status")
+    assert status["running"]["revision"] == v1 and status["standby"] is None
+    assert status["reconciled"] == [rows(app)[0]["id"]] and rows(app)[0]["result"] == "reverted"
+    assert locked == [True, True]  # prune's row, then status's
+
+
+PEEK = (
+    "import socket\n"
+    "try:\n"
+    "    s = socket.create_connection(('{host}', {port}), 3)\n"
+    "    s.sendall(b'show stat\\n')\n"
+    "    while chunk := s.recv(65536):\n"
+    "        print(chunk.decode(errors='replace'), end='')\n"
+    "except OSError as e:\n"
+    "    print('refused:', e)\n"
+)
+
+
+def _runtime_api_from(container: str) -> str:
+    """What the proxy's runtime API port answers `show stat` from inside CONTAINER."""
+    script = PEEK.format(host="snap-proxy-itself", port=9999)
+    return docker("exec", container, "python3", "-c", script)
+
+
+def test_no_app_container_reaches_the_runtime_api_and_an_old_proxy_is_closed(
+    app: App, tmp_path: Path
+) -> None:
+    snap_json(app, "deploy", "v1")
+    serving = snap_json(app, "status")["running"]["container"]
+    assert "pxname" not in _runtime_api_from(serving)  # a compromised app cannot rewire it
+    assert "NET_RAW" in docker("inspect", "-f", "{{.HostConfig.CapDrop}}", serving)
+
+    # A proxy of an earlier version: the runtime API itself on the network.
+    proxy = docker("ps", "-q", "--filter", f"label=snap.app={app.name}", "--filter",
+                   "label=snap.role=proxy").split()[0]  # fmt: skip
+    cfg = docker("exec", proxy, "cat", "/snap-proxy/haproxy.cfg")
+    old = cfg.replace(
+        "    stats socket /snap-proxy/admin.sock mode 600 level admin",
+        "    stats socket ipv4@0.0.0.0:9999 level admin",
+    )
+    start = old.index("listen admin")
+    old = old[:start] + old[old.index("frontend app") :]
+    (tmp_path / "haproxy.cfg").write_text(old)
+    docker("cp", str(tmp_path / "haproxy.cfg"), f"{proxy}:/snap-proxy/haproxy.cfg")
+    docker("restart", "-t", "1", proxy)
+    deadline = time.monotonic() + 15
+    while "pxname" not in _runtime_api_from(serving):  # the hole the next deploy closes
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    assert snap_json(app, "deploy", "v2")["ok"]
+    assert "pxname" not in _runtime_api_from(serving)  # v1, the standby now
+    assert snap_json(app, "status")["standby"]["container"] == serving
+    back = snap_json(app, "rollback")  # to the standby: the API works for snap
+    assert back["ok"] and back["serving"]["container"] == serving
+    assert "pxname" not in _runtime_api_from(serving)
+
 
 def test_drift_reads_the_standby_when_asked(app: App) -> None:
     snap_json(app, "deploy", "v1")

@@ -14,12 +14,29 @@ from snapshot.errors import ConfigError
 from snapshot.health import Health, HealthCheck
 from snapshot.targets.local import _with_listening_hint
 
+GATEWAY = (
+    "172.30.0.1"  # the app network's gateway: where the engine's port forwarding connects from
+)
+
+
+def test_the_runtime_api_is_a_unix_socket_relayed_only_from_the_gateway() -> None:
+    text = haproxy.render((Slot("blue", None, READY),), 8000, {}, admin_from=GATEWAY)
+    assert f"    stats socket {haproxy.ADMIN_SOCKET} mode 600 level admin\n" in text
+    assert "ipv4@" not in text  # nothing of the API itself on a network address
+    relay = (
+        "listen admin\n    mode tcp\n    bind :9999\n"
+        f"    tcp-request connection reject unless {{ src {GATEWAY} }}\n"
+        f"    server cli unix@{haproxy.ADMIN_SOCKET}\n"
+    )
+    assert relay in text
+
 
 def test_render_names_the_serving_container_and_keeps_the_standby_in_maintenance() -> None:
     text = haproxy.render(
         (Slot("blue", "api-7-ab12", READY), Slot("green", "api-6-cd34", MAINT)),
         8000,
         {"blue": 9, "green": 6},
+        admin_from=GATEWAY,
     )
     checked = "    server blue api-7-ab12:8000 resolvers docker init-addr last,libc,none check\n"
     assert checked in text  # the checked backend
@@ -34,7 +51,8 @@ def test_render_names_the_serving_container_and_keeps_the_standby_in_maintenance
 
 
 def test_an_empty_slot_names_the_proxy_itself_and_is_disabled() -> None:
-    text = haproxy.render((Slot("blue", None, READY), Slot("green", None, MAINT)), 8000, {})
+    slots = (Slot("blue", None, READY), Slot("green", None, MAINT))
+    text = haproxy.render(slots, 8000, {}, admin_from=GATEWAY)
     # Both slots in the checked and the unchecked backend, and the fallback's server.
     assert text.count(f"{haproxy.EMPTY}:8000") == 5
     assert text.count(" disabled\n") == 6  # those five and the probe server
@@ -44,7 +62,9 @@ def test_an_empty_slot_names_the_proxy_itself_and_is_disabled() -> None:
 @pytest.mark.docker
 def test_the_fallback_names_the_standby_and_is_gated_by_the_map() -> None:
     slots = (Slot("blue", "api-7-ab12", READY), Slot("green", "api-6-cd34", MAINT))
-    text = haproxy.render(slots, 8000, {}, HealthCheck(path="/ready"), fallback="api-6-cd34")
+    text = haproxy.render(
+        slots, 8000, {}, HealthCheck(path="/ready"), fallback="api-6-cd34", admin_from=GATEWAY
+    )
     standby = "    server standby api-6-cd34:8000 resolvers docker init-addr last,libc,none check\n"
     assert standby in text
     assert "    option httpchk GET /ready\n" in text
@@ -57,7 +77,9 @@ def test_the_fallback_names_the_standby_and_is_gated_by_the_map() -> None:
 def test_haproxy_accepts_the_configuration(tmp_path: Path, docker_engine: None) -> None:
     cfg = tmp_path / "haproxy.cfg"
     slots = (Slot("blue", "localhost", READY), Slot("green", "localhost", MAINT))
-    cfg.write_text(haproxy.render(slots, 8000, {"blue": 1}, fallback="localhost"))
+    cfg.write_text(
+        haproxy.render(slots, 8000, {"blue": 1}, fallback="localhost", admin_from=GATEWAY)
+    )
     (tmp_path / "armed.map").write_text("armed 0\nfell 0\n")
     checked = subprocess.run(
         ["docker", "run", "--rm", "-v", f"{tmp_path}:/cfg:ro",
