@@ -151,6 +151,12 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
+def _environment(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """NAME -> value of a container's or an image's configured environment."""
+    pairs = (attrs.get("Config") or {}).get("Env") or []
+    return dict(str(p).partition("=")[::2] for p in pairs)
+
+
 def explain(e: Exception, call: str = "") -> DockerError:
     """An engine failure as snap's DockerError (the swarm adapter shares it)."""
     text = str(e)
@@ -606,6 +612,18 @@ class DockerEngine:
         except (docker.errors.APIError, RequestsConnectionError) as e:
             raise explain(e) from e
         return str(created["Id"])
+
+    def environment_differs(self, container_id: str, wanted: Mapping[str, str]) -> list[str]:
+        """The names of the variables whose value in the container is not what a new
+        container of its image given WANTED would get (never the values: secrets)."""
+        try:
+            attrs = self._api.inspect_container(container_id)
+            image = self._api.inspect_image(attrs["Image"])
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        fresh = _environment(image) | dict(wanted)
+        have = _environment(attrs)
+        return sorted(k for k in fresh.keys() | have.keys() if fresh.get(k) != have.get(k))
 
     def put_file(self, container_id: str, path: str, data: bytes) -> None:
         """Write DATA to PATH inside the container (created or running): it stays there

@@ -235,7 +235,15 @@ class LocalTarget:
             self.tidy(api)
             standby = self.standby()
             if standby is not None and standby.image_id == release.image_id:
-                return self._promote_standby(api, release, standby, current, progress)
+                # A standby started with other secret values (rotated since) is not what
+                # this release would run: a new container is started instead.
+                stale = self.engine.environment_differs(standby.container_id, release.secrets)
+                if not stale:
+                    return self._promote_standby(api, release, standby, current, progress)
+                progress.step(
+                    f"not switching back to the standby {standby.container}: it was started "
+                    f"with other values of {', '.join(stale)}"
+                )
         name = f"{self.app}-{release.deployment_id}-{secrets.token_hex(2)}"
         progress.step(f"checking {release.revision_name} before it gets a request")
         return self._deploy_new(api, release, name, current, progress)

@@ -145,6 +145,10 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     assert second["ok"] is True
     assert app.predict() == {"host_range": "narrow", "score": SCORES["v2"], "model": "v2"}
 
+    # The secret is rotated before the rollback: v1's standby has the old value, so a
+    # new container of v1 is started with the new one.
+    rotated = f"rotated-{secrets.token_hex(16)}"
+    (tmp_path / "model-api.env").write_text(f"export {SECRET}='{rotated}'\n")
     # The rollback runs as a process with debug logging, so its log lines are real.
     env = {k: v for k, v in os.environ.items() if k != SECRET}
     back = subprocess.run(
@@ -154,8 +158,13 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     )  # fmt: skip
     seen.extend([back.stdout, back.stderr])
     assert back.returncode == 0, back.stderr
-    assert json.loads(back.stdout)["deployment"]["to"]["name"].startswith("v1 ")
+    rolled = json.loads(back.stdout)
+    assert rolled["deployment"]["to"]["name"].startswith("v1 ")
     assert app.predict()["model"] == "v1"
+    assert f"with other values of {SECRET}" in back.stderr
+    assert rolled["serving"]["container"] != first["serving"]["container"]  # a new one
+    status, doc = app.request("GET", "/debug/key-hash")
+    assert (status, doc) == (200, {"sha256": hashlib.sha256(rotated.encode()).hexdigest()})
 
     status_doc = app.snap("status", "--json").stdout
     assert json.loads(status_doc)["healthy"] is True  # status checks with the same definition
@@ -177,18 +186,14 @@ def test_build_deploy_answer_roll_back_and_never_leak_the_secret(
     for path in state.rglob("*"):
         if path.is_file():
             seen.append(path.read_bytes().decode(errors="replace"))
-    assert all(planted not in text for text in seen)
+    assert all(planted not in text and rotated not in text for text in seen)
     # The texts searched are the real ones: the image config, the debug log.
     assert any('"MODEL_FILE=model.pkl"' in text for text in seen)
     assert "rolling back to v1" in back.stderr
     assert len(back.stderr.splitlines()) > 20, back.stderr  # -vv: the debug lines are there
     # The container got it from its config, the one place it has to be.
-    serving = docker("ps", "-q", "--filter", f"label=snap.app={app.name}", "--filter",
-                     "label=snap.role=serving").split()  # fmt: skip
-    assert len(serving) == 1
-    assert f"{SECRET}={planted}" in docker(
-        "inspect", serving[0], "--format", "{{json .Config.Env}}"
-    )
+    serving = json.loads(status_doc)["running"]["container_id"]
+    assert f"{SECRET}={rotated}" in docker("inspect", serving, "--format", "{{json .Config.Env}}")
 
 
 def test_the_default_check_on_a_post_only_app_quotes_the_404_and_the_keys(
