@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 from snapshot import health
 from snapshot.adapters import haproxy
@@ -34,6 +35,8 @@ class AppProxy:
         self._running: ContainerInfo | None = None
         self._deployments: dict[str, int] | None = None  # as last written by this process
         self._gateway: str | None = None
+        # Without an answer while this command restarted the proxy (0: it did not).
+        self.restart_seconds = 0.0
 
     @property
     def binding(self) -> str:
@@ -103,10 +106,13 @@ class AppProxy:
         """A proxy of an earlier version of snap has its runtime API on the app network:
         write the configuration of this version (what it runs now, the API on a unix
         socket) and restart it. Requests in flight during the restart fail; once."""
-        log.warning("restarting %s-proxy: its runtime API was open to the app network", self.app)
+        log.warning(
+            "snap: restarting %s-proxy: its runtime API was open to the app network", self.app
+        )
         self.persist()
         c = self.container()
         assert c is not None
+        stopped = time.monotonic()
         self.engine.stop(c.id, 1)
         self.engine.start(c.id, port=self.settings.host_port)
         self._running = None  # its loopback ports are new
@@ -116,6 +122,7 @@ class AppProxy:
                 f"the proxy {self.app}-proxy did not come back with its new configuration",
                 f"See `docker logs {c.name}`",
             )
+        self.restart_seconds = time.monotonic() - stopped
         return api
 
     def _adopt(self, api: RuntimeAPI, old: ContainerInfo) -> None:

@@ -384,7 +384,7 @@ class LocalTarget:
             result=SUCCEEDED,
             reason="",
             health_seconds=health_seconds,
-            unavailable_seconds=None if current is None else 0.0,
+            unavailable_seconds=None if current is None else self.proxy.restart_seconds,
             serving=self._running(info, s.host_port) if info else None,
         )
 
@@ -460,7 +460,7 @@ class LocalTarget:
             result=SUCCEEDED,
             reason="",
             health_seconds=probed.seconds,
-            unavailable_seconds=None if current is None else 0.0,
+            unavailable_seconds=None if current is None else self.proxy.restart_seconds,
             serving=self._running(back, s.host_port) if back else None,
             notes=(f"no container started: the standby {standby.container} serves again",),
         )

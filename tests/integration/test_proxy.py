@@ -429,11 +429,13 @@ def test_no_app_container_reaches_the_runtime_api_and_an_old_proxy_is_closed(
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
-    assert snap_json(app, "deploy", "v2")["ok"]
+    closing = snap_json(app, "deploy", "v2")  # restarts the proxy with the API closed
+    assert closing["ok"] and closing["deployment"]["seconds"]["unavailable"] > 0
     assert "pxname" not in _runtime_api_from(serving)  # v1, the standby now
     assert snap_json(app, "status")["standby"]["container"] == serving
     back = snap_json(app, "rollback")  # to the standby: the API works for snap
     assert back["ok"] and back["serving"]["container"] == serving
+    assert back["deployment"]["seconds"]["unavailable"] == 0.0
     assert "pxname" not in _runtime_api_from(serving)
 
 
