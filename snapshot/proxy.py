@@ -20,6 +20,7 @@ from snapshot.adapters.haproxy import READY, RuntimeAPI, ServerState, Slot
 from snapshot.config import Settings
 from snapshot.errors import DeployError, DockerError
 from snapshot.labels import LABEL_APP, LABEL_BINDING, LABEL_ROLE, ROLE_PROXY
+from snapshot.signals import held
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,13 @@ class AppProxy:
         c = self.container()
         assert c is not None
         stopped = time.monotonic()
-        self.engine.stop(c.id, 1)
-        self.engine.start(c.id, port=self.settings.host_port)
-        self._running = None  # its loopback ports are new
-        api = self.api()
-        if api is None or not api.wait_answering(START_SECONDS) or api.exposed():
+        with held():  # SIGTERM/SIGINT wait until the proxy answers again
+            self.engine.stop(c.id, 1)
+            self.engine.start(c.id, port=self.settings.host_port)
+            self._running = None  # its loopback ports are new
+            api = self.api()
+            answering = api is not None and api.wait_answering(START_SECONDS)
+        if api is None or not answering or api.exposed():
             raise DockerError(
                 f"the proxy {self.app}-proxy did not come back with its new configuration",
                 f"See `docker logs {c.name}`",
