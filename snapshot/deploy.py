@@ -101,6 +101,7 @@ def deploy(
                 lock_id=built.lock_id,
                 deployment_id=0,
                 secrets=secrets,
+                served_before=_served_before(h, app, built),
             )
             row_id = h.begin(target=target.kind, action=action, current=current, release=release)
             try:
@@ -136,6 +137,14 @@ def _serves(target: Target, current: Running, built: BuildResult, settings: Sett
         and current.image_id == built.image_id
         and current.port == target.host_port
         and target.check(current).healthy
+    )
+
+
+def _served_before(h: History, app: str, built: BuildResult) -> bool:
+    """Whether a succeeded deployment of APP put BUILT's revision and lock in place."""
+    return any(
+        row.to_revision == built.revision and row.to_lock_id == built.lock_id
+        for row in h.rows(app, result=SUCCEEDED)
     )
 
 

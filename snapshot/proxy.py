@@ -25,6 +25,10 @@ from snapshot.signals import held
 log = logging.getLogger(__name__)
 
 START_SECONDS = 10.0  # for a new or restarted proxy to answer its runtime API
+# The fallback's map: off, no slot serving for a deployment yet.
+EMPTY_MARKS = b"armed 0\nfell 0\n" + b"".join(
+    f"{haproxy.DEPLOYMENT_KEY.format(slot=slot)} 0\n".encode() for slot in haproxy.SLOTS
+)
 
 
 class AppProxy:
@@ -89,6 +93,7 @@ class AppProxy:
         if api is None:
             self._create()
             self._running = None
+            self._deployments = None
             api = self.api()
         if api is None or not api.wait_answering(START_SECONDS):
             raise DockerError(
@@ -162,6 +167,11 @@ class AppProxy:
             ) from e
 
     def _create(self) -> None:
+        self.start_prepared(self.prepare(()))
+
+    def prepare(self, slots: tuple[Slot, ...]) -> str:
+        """A proxy container, created with SLOTS in its file but not started (it binds
+        the port when it starts); its id."""
         s = self.settings
         cid = self.engine.create_container(
             s.proxy_image,
@@ -178,20 +188,29 @@ class AppProxy:
             aliases=(haproxy.EMPTY,),
         )
         try:
-            self.write_config(cid, ())
-            self.engine.put_file(cid, haproxy.ARMED_MAP, b"armed 0\nfell 0\n")
-            self.engine.start(cid, port=s.host_port)
+            self.engine.put_files(
+                cid, {haproxy.CONFIG_PATH: self.config_text(slots), haproxy.ARMED_MAP: EMPTY_MARKS}
+            )
         except DockerError:
             self.engine.remove_container(cid)
             raise
+        return cid
 
-    def write_config(
+    def start_prepared(self, cid: str) -> None:
+        try:
+            self.engine.start(cid, port=self.settings.host_port)
+        except DockerError:
+            self.engine.remove_container(cid)
+            raise
+        self._running = None
+        self._deployments = None
+
+    def config_text(
         self,
-        container_id: str,
         slots: tuple[Slot, ...],
         deployments: dict[str, int] | None = None,
         fallback: str | None = None,
-    ) -> None:
+    ) -> bytes:
         named = {slot.name: slot for slot in slots}
         full = tuple(named.get(n, Slot(n, None, haproxy.MAINT)) for n in haproxy.SLOTS)
         s = self.settings
@@ -199,7 +218,7 @@ class AppProxy:
         text = haproxy.render(
             full, s.port, deployments or {}, check, fallback, admin_from=self.gateway()
         )
-        self.engine.put_file(container_id, haproxy.CONFIG_PATH, text.encode())
+        return text.encode()
 
     def gateway(self) -> str:
         """The app network's gateway: the only address the runtime API answers."""
@@ -214,10 +233,30 @@ class AppProxy:
         return self._gateway
 
     def deployments(self) -> dict[str, int]:
-        """Slot -> the deployment it serves for, as the configuration file records it."""
-        c = self.container()
-        raw = self.engine.read_file(c.id, haproxy.CONFIG_PATH) if c else None
-        return haproxy.deployments(raw.decode(errors="replace")) if raw else {}
+        """Slot -> the deployment it serves for, as the proxy's map records it (or, for a
+        proxy of an earlier snap, its configuration file; read once per command: only
+        this process writes it, under the deploy lock)."""
+        if self._deployments is None:
+            api = self.api()
+            try:
+                self._deployments = haproxy.recorded(api.marks()) if api else None
+            except DeployError:
+                self._deployments = None
+        if self._deployments is None:
+            c = self.container()
+            raw = self.engine.read_file(c.id, haproxy.CONFIG_PATH) if c else None
+            if c is None:
+                return {}
+            self._deployments = haproxy.deployments(raw.decode(errors="replace")) if raw else {}
+        return dict(self._deployments)
+
+    def record(self, slot: str, deployment: int) -> tuple[int, bool]:
+        """What ``RuntimeAPI.switch`` needs to note that SLOT serves for DEPLOYMENT in the
+        same line as the switch; remembered for the next ``persist``."""
+        api = self.api()
+        present = api is not None and haproxy.DEPLOYMENT_KEY.format(slot=slot) in api.marks()
+        self._deployments = {**self.deployments(), slot: deployment}
+        return deployment, present
 
     def persist(self, deployment: tuple[str, int] | None = None) -> None:
         """Write what the proxy runs now into its configuration file: a restarted proxy
@@ -230,21 +269,28 @@ class AppProxy:
         servers = api.servers()
         slots = tuple(Slot(s.slot, s.fqdn, READY if s.serving else haproxy.MAINT) for s in servers)
         named = {s.slot for s in servers if s.fqdn}
-        if self._deployments is None:
-            self._deployments = self.deployments()
-        known = {k: v for k, v in self._deployments.items() if k in named}
+        known = {k: v for k, v in self.deployments().items() if k in named}
         if deployment:
             known[deployment[0]] = deployment[1]
         fallback, _, until = api.fallback()
         armed = fallback if until > 0 else None
         fell = api.marks().get("fell", 0) if armed else 0
-        self.write_config(c.id, slots, known, armed)
-        marks = f"armed {until if armed else 0}\nfell {fell}\n"
-        self.engine.put_file(c.id, haproxy.ARMED_MAP, marks.encode())
+        marks = f"armed {until if armed else 0}\nfell {fell}\n" + "".join(
+            f"{haproxy.DEPLOYMENT_KEY.format(slot=slot)} {known.get(slot, 0)}\n"
+            for slot in haproxy.SLOTS
+        )
+        self.engine.put_files(
+            c.id,
+            {
+                haproxy.CONFIG_PATH: self.config_text(slots, known, armed),
+                haproxy.ARMED_MAP: marks.encode(),
+            },
+        )
         self._deployments = known
 
     def remove(self) -> None:
         self._running = None
+        self._deployments = None
         for c in self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY}):
             self.engine.remove_container(c.id)
         self.engine.remove_network(self.network)

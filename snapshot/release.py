@@ -30,6 +30,8 @@ class Release:
     # Secret values for the container's environment (secret_env.SecretValues): given to
     # the target only, never shown (repr) or stored.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # A succeeded deployment of this app put this revision and lock in place before.
+    served_before: bool = False
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,9 @@ def render(
     )
     lines += [
         f"backend {PROBE_BACKEND}",
+        # No retry: HAProxy waits up to 1 s before one, and a candidate that does not
+        # listen yet is simply probed again by snap 50 ms later.
+        "    retries 0",
         f"    server {PROBE_SERVER} 127.0.0.1:1 disabled",
         "",
     ]
@@ -353,28 +356,43 @@ class RuntimeAPI:
     def unprobe(self) -> None:
         self.apply(f"set server {PROBE_BACKEND}/{PROBE_SERVER} state maint")
 
-    def switch(self, to: str, away: str | None) -> None:
+    def switch(
+        self,
+        to: str,
+        away: str | None,
+        *,
+        disarm: bool = False,
+        record: tuple[int, bool] | None = None,
+    ) -> None:
         """New requests go to slot TO; slot AWAY takes none but finishes its own. TO
         counts as up at once (it has just passed snap's check); the proxy's own checks
-        take over from there."""
-        commands = [
+        take over from there. DISARM turns the fallback off in the same line; RECORD
+        (deployment, whether the map has TO's key yet) notes that TO serves for that
+        history row, in the same line too."""
+        commands = [*(record_commands(to, *record) if record else ())]
+        commands += [
             f"set server {BACKEND}/{to} state ready",
             f"set server {BACKEND}/{to} health up",
             f"set server {RAW_BACKEND}/{to} state ready",
         ]
         if away:
             commands += [f"set server {b}/{away} state drain" for b in BACKENDS]
-        self.apply(*commands)
+        self.apply(*commands, *(_DISARM if disarm else ()))
 
     def set_state(self, slot: str, state: str) -> None:
         self.apply(*(f"set server {b}/{slot} state {state}" for b in BACKENDS))
 
     def empty(self, slot: str) -> None:
-        for backend in BACKENDS:
-            self.apply(
-                f"set server {backend}/{slot} state maint",
-                f"set server {backend}/{slot} fqdn {EMPTY}",
+        self.apply(
+            *(
+                command
+                for backend in BACKENDS
+                for command in (
+                    f"set server {backend}/{slot} state maint",
+                    f"set server {backend}/{slot} fqdn {EMPTY}",
+                )
             )
+        )
 
     def wait_drained(self, slot: str, seconds: float) -> int:
         """Wait until SLOT has no request in flight, at most SECONDS; the number left."""
@@ -402,11 +420,7 @@ class RuntimeAPI:
         )
 
     def disarm(self) -> None:
-        self.apply(
-            f"set map {ARMED_MAP} armed 0",
-            f"set map {ARMED_MAP} fell 0",
-            f"set server {FALLBACK_BACKEND}/{FALLBACK_SERVER} state maint",
-        )
+        self.apply(*_DISARM)
 
     def marks(self) -> dict[str, int]:
         """The map: "armed" (until when) and "fell" (1 once the standby took over)."""
@@ -441,6 +455,32 @@ class RuntimeAPI:
             if row.get("pxname") == BACKEND and row.get("svname") == slot:
                 return f"{row.get('check_status', '')} {row.get('last_chk', '')}".strip()
         return ""
+
+
+DEPLOYMENT_KEY = "deployment-{slot}"  # in ARMED_MAP: the history row a slot serves for
+
+
+def record_commands(slot: str, deployment: int, present: bool) -> list[str]:
+    """Runtime-API commands noting in the map that SLOT serves for DEPLOYMENT."""
+    key = DEPLOYMENT_KEY.format(slot=slot)
+    verb = "set" if present else "add"
+    return [f"{verb} map {ARMED_MAP} {key} {deployment}"]
+
+
+def recorded(marks: dict[str, int]) -> dict[str, int] | None:
+    """Slot -> deployment as the map records it; None for a map without the keys (a
+    proxy made by an earlier snap: its configuration file's comments say)."""
+    keys = {slot: DEPLOYMENT_KEY.format(slot=slot) for slot in SLOTS}
+    if not any(key in marks for key in keys.values()):
+        return None
+    return {slot: marks[key] for slot, key in keys.items() if marks.get(key, 0) > 0}
+
+
+_DISARM = (
+    f"set map {ARMED_MAP} armed 0",
+    f"set map {ARMED_MAP} fell 0",
+    f"set server {FALLBACK_BACKEND}/{FALLBACK_SERVER} state maint",
+)
 
 
 class ProxyUnreachable(DeployError):

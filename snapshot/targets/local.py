@@ -3,33 +3,29 @@
 The published port belongs to the app's HAProxy container (``snapshot/proxy.py``); app
 containers join the app's network and publish nothing. A deploy, step by step:
 
-1. a container of the new image starts on the app's network (no restart policy yet);
-2. it is checked through the proxy's probe frontend (a loopback port): it must answer
-   the health check (``health.HealthCheck``: by default ``GET health_path`` answered 2xx)
-   within ``health_timeout``, then keep passing it for ``health_watch`` seconds (a
-   ``tcp`` check goes to a loopback port of the container instead: through the proxy,
-   the proxy itself would accept the connection). A failure removes it; the proxy never
-   sent it a request;
-3. the switch, with SIGTERM/SIGINT held: the proxy's free slot is pointed at it and made
-   ready, the serving slot is put in ``drain`` in the same runtime-API line, so every new
-   request goes to the new container while those in flight finish on the old one (up to
-   ``stop_timeout``). The new container gets its restart policy; one check through the
-   public port follows, and a failure there switches back;
-4. the old container stays running in the other slot, in maintenance, as the *standby*
-   for ``standby_ttl`` seconds (0: it is stopped now). A rollback to its revision probes
-   it once and switches the proxy back: no container starts.
+1. a container of the new image starts on the app's network and is checked before it
+   gets a request (``targets/candidate.py``); a failure removes it;
+2. the switch, with SIGTERM/SIGINT held: ``targets/switch_plan.py`` decides what the
+   proxy looks like afterwards (which slot serves, which drains, which stays as the
+   standby, which container goes) and ``targets/switch.py`` does it: the new container
+   goes into the free slot, one runtime-API line sends every new request to it while
+   those in flight finish on the old one (up to ``stop_timeout``). The new container gets
+   its restart policy; one check through the public port follows, and a failure there
+   switches back;
+3. the old container stays running in the other slot, in maintenance, as the *standby*
+   for ``standby_ttl`` seconds (0: it is signalled to stop now). A rollback to its
+   revision probes it once and switches the proxy back: no container starts.
 
 What serves is what the proxy's runtime says; its configuration file is written after
 every change, so a restarted proxy comes back to the same containers (found by name
-through Docker's DNS, whatever addresses they got).
+through Docker's DNS, whatever addresses they got). An install of an earlier version
+(a port holder) is moved to the proxy by its first deploy (``targets/legacy.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -48,7 +44,6 @@ from snapshot.labels import (
     LABEL_REVISION_NAME,
     LABEL_ROLE,
     ROLE_CANDIDATE,
-    ROLE_PORT,
     ROLE_SERVING,
 )
 from snapshot.progress import Progress
@@ -56,12 +51,15 @@ from snapshot.proxy import AppProxy
 from snapshot.release import FAILED, REVERTED, SUCCEEDED, Release, Running, Switch
 from snapshot.signals import held
 from snapshot.targets.base import port_taken
+from snapshot.targets.candidate import Candidate, alive
+from snapshot.targets.legacy import MIGRATED_SLOT, migrate, serving_in_holder
+from snapshot.targets.legacy import holder as legacy_holder
+from snapshot.targets.switch import ProxySwitch
+from snapshot.targets.switch_plan import ProxyPlan, plan_switch
 
 log = logging.getLogger(__name__)
 
-LOG_LINES = 15
 PUBLIC_CHECK_SECONDS = 5.0  # the check through the public port right after a switch
-LISTENING = re.compile(r"Listening at:\s*(\S+)")
 
 
 class LocalTarget:
@@ -102,7 +100,7 @@ class LocalTarget:
         """The container the proxy sends requests to (or, before the first deploy of this
         version, the one an earlier version's port holder published)."""
         proxy = self.proxy.container()
-        if proxy is None:
+        if proxy is None or not proxy.running and legacy_holder(self.engine, self.proxy):
             return self._legacy_current()
         slots = self._slots()
         c = self._in_slot(slots, serving=not self._fell_back())
@@ -216,7 +214,7 @@ class LocalTarget:
                     f"Deploy once with another port, or remove {proxy.name} (the app stops "
                     "serving) and deploy again",
                 )
-        if self._legacy_holder() is not None:
+        if legacy_holder(self.engine, self.proxy) is not None:
             return  # an earlier version's holder of our binding: migrated by the switch
         if port_taken(self.settings.address, port):
             raise PortInUse(
@@ -227,7 +225,7 @@ class LocalTarget:
     # -- the switch ------------------------------------------------------------------
 
     def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch:
-        migrating = self._legacy_holder() is not None
+        migrating = legacy_holder(self.engine, self.proxy) is not None
         if migrating:
             self.engine.ensure_network(self.proxy.network, {LABEL_APP: self.app})
         api = None if migrating else self.proxy.ensure()
@@ -248,6 +246,18 @@ class LocalTarget:
         progress.step(f"checking {release.revision_name} before it gets a request")
         return self._deploy_new(api, release, name, current, progress)
 
+    def _watched_by_the_proxy(self, api: RuntimeAPI | None, current: Running | None) -> bool:
+        """Whether the proxy will watch the new release after the switch, the previous
+        one warm behind it (then the pre-switch watch of an image that served before
+        is redundant, see ``targets/candidate.py``)."""
+        s = self.settings
+        return (
+            api is not None
+            and current is not None
+            and s.standby_ttl > 0
+            and s.health_watch_after >= s.health_watch
+        )
+
     def _deploy_new(
         self,
         api: RuntimeAPI | None,
@@ -256,130 +266,65 @@ class LocalTarget:
         current: Running | None,
         progress: Progress,
     ) -> Switch:
-        s = self.settings
-        cid = self.engine.create_container(
-            release.image,
-            name=name,
-            labels=self._labels(release, ROLE_SERVING),
-            port=s.port,
-            restart=False,
-            network=self.proxy.network,
-            # Checked directly on a loopback port: an install being migrated (no proxy
-            # yet) and a tcp check (through the proxy, the proxy would accept it).
-            publish=api is None or self.health.kind == "tcp",
-            host_ip="127.0.0.1",
-            environment=release.secrets,
-            # Without raw sockets it cannot forge the gateway's address (ARP) to reach
-            # the proxy's runtime API, which answers only the gateway (haproxy.py).
-            cap_drop=("NET_RAW",),
-        )
-        try:
-            self.engine.start(cid)
-            first, watched, address = self._check_new(api, cid, release)
-        except BaseException:  # an engine error, the proxy's, or Ctrl-C during the check
-            self.engine.remove_container(cid)
-            raise
+        new = Candidate(self.settings, self.engine, self.proxy, self.health, release, name)
+        new.start(api)
+        waived = release.served_before and self._watched_by_the_proxy(api, current)
+        checked = new.check(api, watch=not waived)
+        first, watched = checked.first, checked.watched
         if not first.healthy:
             reason = f"{release.revision_name} never became healthy: {first.reason}"
-            return self._failed(cid, FAILED, reason, 0, current)
+            return new.failed(FAILED, reason, 0, current)
         if not watched.healthy:
             reason = f"{release.revision_name} failed its watch period: {watched.reason}"
-            return self._failed(cid, REVERTED, reason, first.seconds, current)
-        if api is None:
-            api = self._migrate(progress)
+            return new.failed(REVERTED, reason, first.seconds, current)
         with held():
             progress.step(
                 f"switching the proxy to {release.revision_name}"
                 + (f" (draining {current.container})" if current else "")
             )
-            return self._switch_to(api, cid, name, address, release, current, first.seconds)
-
-    def _check_new(
-        self, api: RuntimeAPI | None, cid: str, release: Release
-    ) -> tuple[health.Health, health.Health, str]:
-        """First health and the watch period of a started container; its address."""
-        s = self.settings
-        info = self.engine.container(cid)
-        address = info.addresses.get(self.proxy.network, "") if info else ""
-        direct = api is None or self.health.kind == "tcp"
-        if not direct:
-            assert api is not None
-            api.probe(address, s.port)
-            port = self.proxy.probe_port()
-        else:
-            port = info.published.get(s.port) if info else None
-        try:
-            if port is None or not address:
-                none = health.Health(False, 0.0, "the container got no address")
-                return none, none, address
-            first = health.wait_healthy(port, self.health, s.health_timeout, self._alive(cid))
-            if not first.healthy:
-                hinted = _with_listening_hint(first, s.port, self.engine.log_tail(cid, 200))
-                return hinted, first, ""
-            watched = health.Health(True, 0.0, "")
-            if s.health_watch > 0:
-                watched = health.watch(port, self.health, s.health_watch, self._alive(cid))
-            return first, watched, address
-        finally:
-            if not direct and api is not None:
-                api.unprobe()
-
-    def _free_slot_for_new(self, api: RuntimeAPI) -> None:
-        """The slot the new container goes to: the standby there is stopped first."""
-        slot = self._free_slot(api)
-        state = next((x for x in api.servers() if x.slot == slot), None)
-        if state is not None and state.fqdn:
-            log.info("stopping the standby %s for the new release", state.fqdn)
-            api.disarm()
-            api.empty(slot)
-            self.proxy.persist()
-            self.engine.remove_container(state.fqdn)
-
-    def _free_slot(self, api: RuntimeAPI) -> str:
-        serving = [x.slot for x in api.servers() if x.serving]
-        return next(slot for slot in haproxy.SLOTS if slot not in serving)
+            if api is None:  # the proxy starts serving NEW: nothing to drain
+                api = migrate(self.engine, self.proxy, name, progress)
+                plan = ProxyPlan(MIGRATED_SLOT, name, True, None, None, None, None, arm=False)
+            else:
+                plan = plan_switch(
+                    ProxySwitch(api, self.proxy, self.engine, self.settings).slots(),
+                    name,
+                    new=True,
+                    standby_ttl=self.settings.standby_ttl,
+                    health_watch_after=self.settings.health_watch_after,
+                )
+            return self._switch_to(api, plan, new, checked.address, current, first.seconds)
 
     def _switch_to(
         self,
         api: RuntimeAPI,
-        cid: str,
-        name: str,
+        plan: ProxyPlan,
+        new: Candidate,
         address: str,
-        release: Release,
         current: Running | None,
         health_seconds: float,
     ) -> Switch:
         s = self.settings
-        self._free_slot_for_new(api)  # only now: a failed deploy keeps the standby
-        slot = self._free_slot(api)
-        away = next((x.slot for x in api.servers() if x.serving), None)
-        with held():
-            api.point(slot, name, address, s.port)
-            self.proxy.persist((slot, release.deployment_id))
-            api.switch(slot, away)
-            self.proxy.persist()
-            up = health.wait_healthy(
-                s.host_port,
-                self.health,
-                PUBLIC_CHECK_SECONDS,
-                self._alive(cid),
-                self.probe_host(),
+        release = new.release
+        apply = ProxySwitch(api, self.proxy, self.engine, s)
+        apply.make_room(plan)  # only now: a failed deploy keeps the standby
+        if not _names(api, plan.serve, plan.container):
+            apply.point(plan, address)
+        apply.switch(plan, release.deployment_id)
+        up = health.wait_healthy(
+            s.host_port, self.health, PUBLIC_CHECK_SECONDS, new.alive(), self.probe_host()
+        )
+        if not up.healthy:
+            apply.back(plan)
+            reason = (
+                f"{release.revision_name} failed through the proxy on port "
+                f"{s.host_port}: {up.reason}"
             )
-            if not up.healthy:
-                if away is not None:
-                    api.switch(away, slot)
-                api.empty(slot)
-                self.proxy.persist()
-                reason = (
-                    f"{release.revision_name} failed through the proxy on port "
-                    f"{s.host_port}: {up.reason}"
-                )
-                result = REVERTED if away is not None else FAILED
-                return self._failed(cid, result, reason, health_seconds, current)
-            self.engine.keep_restarting(cid)
-            if away is not None:
-                self._retire(api, away)
-        info = self.engine.container(cid)
+            result = REVERTED if plan.drain is not None else FAILED
+            return new.failed(result, reason, health_seconds, current)
+        self.engine.keep_restarting(new.id)
+        apply.finish(plan)
+        info = self.engine.container(new.id)
         return Switch(
             result=SUCCEEDED,
             reason="",
@@ -387,30 +332,6 @@ class LocalTarget:
             unavailable_seconds=None if current is None else self.proxy.restart_seconds,
             serving=self._running(info, s.host_port) if info else None,
         )
-
-    def _retire(self, api: RuntimeAPI, slot: str) -> None:
-        """SLOT finishes its requests, then is kept as the standby or stopped."""
-        left = api.wait_drained(slot, self.settings.stop_timeout)
-        if left:
-            log.warning(
-                "%d request(s) still in flight on the old container after %g s",
-                left,
-                self.settings.stop_timeout,
-            )
-        api.set_state(slot, MAINT)
-        old = next((x.fqdn for x in api.servers() if x.slot == slot), None)
-        if self.settings.standby_ttl <= 0:
-            api.empty(slot)
-            if old:
-                self.engine.stop(old, self.settings.stop_timeout)
-                self.engine.remove_container(old)
-        elif old and self.settings.health_watch_after > 0:
-            info = self.engine.container(old)
-            address = info.addresses.get(self.proxy.network) if info else None
-            if address:
-                until = int(time.time() + self.settings.health_watch_after)
-                api.arm(old, address, self.settings.port, until)
-        self.proxy.persist()
 
     def _promote_standby(
         self,
@@ -427,7 +348,9 @@ class LocalTarget:
         port = self.proxy.probe_port()
         try:
             probed = (
-                health.wait_healthy(port, self.health, 2.0, self._alive(standby.container_id))
+                health.wait_healthy(
+                    port, self.health, 2.0, alive(self.engine, standby.container_id)
+                )
                 if port
                 else health.Health(False, 0.0, "the proxy has no probe port")
             )
@@ -436,26 +359,19 @@ class LocalTarget:
         if not probed.healthy:
             reason = f"the standby {standby.container} did not answer: {probed.reason}"
             return Switch(FAILED, reason, 0.0, 0.0, (), current)
-        slot = next(x.slot for x in api.servers() if x.fqdn == standby.container)
-        away = next((x.slot for x in api.servers() if x.serving), None)
+        apply = ProxySwitch(api, self.proxy, self.engine, s)
+        plan = plan_switch(
+            apply.slots(),
+            standby.container,
+            new=False,
+            standby_ttl=s.standby_ttl,
+            health_watch_after=s.health_watch_after,
+        )
         with held():
             progress.step(f"switching the proxy back to the standby {standby.container}")
-            self.proxy.persist((slot, release.deployment_id))
-            api.switch(slot, away)
-            api.disarm()
-            self.proxy.persist()
-            if away is not None:
-                left = api.wait_drained(away, s.stop_timeout)
-                if left:
-                    log.warning("%d request(s) still in flight after %g s", left, s.stop_timeout)
-                old = next((x.fqdn for x in api.servers() if x.slot == away), None)
-                api.empty(away)
-                self.proxy.persist()
-                if old:
-                    # Drained already: it only has to exit. The next command removes it
-                    # (the proxy no longer names it), so the rollback need not wait.
-                    self.engine.terminate(old)
-        back = self.engine.container(standby.container_id)
+            apply.switch(plan, release.deployment_id)
+            apply.finish(plan)  # the one that served drains, then is signalled to stop
+        back = info if info is not None else self.engine.container(standby.container_id)
         return Switch(
             result=SUCCEEDED,
             reason="",
@@ -478,23 +394,30 @@ class LocalTarget:
         api.unprobe()
         servers = api.servers()
         serving = [x for x in servers if x.serving]
+        changed = False
         for x in servers:
-            alive = x.fqdn is not None and self._is_up(x.fqdn)
-            if x.fqdn and not alive:
+            up = x.fqdn is not None and self._is_up(x.fqdn)
+            if x.fqdn and not up:
                 api.empty(x.slot)  # its container died or was removed
             elif x.fqdn and x.status.startswith("DRAIN"):
                 api.set_state(x.slot, MAINT)  # a killed switch left it draining
             elif x.fqdn and len(serving) > 1 and x is serving[-1]:
                 api.set_state(x.slot, MAINT)
-        named = {x.fqdn for x in api.servers() if x.fqdn}
-        serving_c = self._in_slot(api.servers(), serving=True)
-        for x in api.servers():
+            else:
+                continue
+            changed = True
+        servers = api.servers() if changed else servers
+        named = {x.fqdn for x in servers if x.fqdn}
+        serving_c = self._in_slot(servers, serving=True)
+        for x in servers:
             if x.fqdn and not x.serving and self._expired(serving_c):
                 log.info("the standby %s outlived standby_ttl: stopping it", x.fqdn)
                 api.disarm()
                 api.empty(x.slot)
                 named.discard(x.fqdn)
-        self.proxy.persist()
+                changed = True
+        if changed:
+            self.proxy.persist()
         for c in [*self.containers(), *self.containers(ROLE_CANDIDATE)]:
             if c.name not in named:
                 log.info("removing %s: the proxy does not name it", c.name)
@@ -517,6 +440,18 @@ class LocalTarget:
                 return x.fqdn
         return None
 
+    def _legacy_current(self) -> Running | None:
+        found = legacy_holder(self.engine, self.proxy)
+        up = [
+            c
+            for c in serving_in_holder(self.engine, self.proxy)
+            if c.state in ("running", "restarting")
+        ]
+        if not up:
+            return None
+        newest = max(up, key=lambda c: _deployment_of(c) or 0)
+        return self._running(newest, found.host_port if found else None)
+
     def _expired(self, serving: ContainerInfo | None) -> bool:
         """The standby's time counts from the start of the container that replaced it."""
         ttl = self.settings.standby_ttl
@@ -531,94 +466,12 @@ class LocalTarget:
         c = self.engine.container(name)
         return c is not None and c.state in ("running", "restarting")
 
-    # -- helpers ---------------------------------------------------------------------
-
-    def _labels(self, release: Release, role: str) -> dict[str, str]:
-        return {
-            LABEL_APP: self.app,
-            LABEL_ROLE: role,
-            LABEL_DEPLOYMENT: str(release.deployment_id),
-            LABEL_REVISION: release.revision,
-            LABEL_REVISION_NAME: release.revision_name,
-            LABEL_LOCK_ID: release.lock_id,
-        }
-
-    def _alive(self, container_id: str) -> health.Alive:
-        def stopped() -> str | None:
-            c = self.engine.container(container_id)
-            if c is None:
-                return "the container was removed"
-            if c.state in ("exited", "dead"):
-                return f"the container exited with code {c.exit_code}"
-            return None
-
-        return stopped
-
-    def _failed(
-        self,
-        container_id: str,
-        result: str,
-        reason: str,
-        health_seconds: float,
-        serving: Running | None,
-    ) -> Switch:
-        log_tail = tuple(self.engine.log_tail(container_id, LOG_LINES))
-        self.engine.remove_container(container_id)
-        return Switch(
-            result=result,
-            reason=reason,
-            health_seconds=health_seconds,
-            unavailable_seconds=None,  # the candidate never got a request: no gap
-            log_tail=log_tail,
-            serving=serving,
-        )
-
-    # -- installs of earlier versions: a port holder and a container in its namespace --
-
-    def _legacy_holder(self) -> ContainerInfo | None:
-        for c in self.containers(ROLE_PORT):
-            if c.running and c.labels.get(LABEL_BINDING) == self.proxy.binding:
-                return c
-        return None
-
-    def _legacy_current(self) -> Running | None:
-        holder = self._legacy_holder()
-        up = [c for c in self.containers() if c.state in ("running", "restarting") and c.network_of]
-        if not up:
-            return None
-        newest = max(up, key=lambda c: _deployment_of(c) or 0)
-        return self._running(newest, holder.host_port if holder else None)
-
-    def _migrate(self, progress: Progress) -> RuntimeAPI:
-        """Hand the port from an earlier version's holder to the proxy: the old container
-        serves until the holder goes, and the port answers again once the proxy does."""
-        progress.step("moving the port from the port holder to the proxy")
-        holder = self._legacy_holder()
-        old = [c for c in self.containers() if c.network_of]
-        if holder is not None:
-            self.engine.remove_container(holder.id)
-        for c in old:
-            self.engine.remove_container(c.id)
-        for c in self.containers(ROLE_PORT):
-            self.engine.remove_container(c.id)
-        return self.proxy.ensure()
-
 
 def _deployment_of(c: ContainerInfo) -> int | None:
     value = c.labels.get(LABEL_DEPLOYMENT, "")
     return int(value) if value.isdigit() else None
 
 
-def _with_listening_hint(first: health.Health, port: int, log_lines: list[str]) -> health.Health:
-    """A check that failed names the port it probed and, when the container's log says
-    the app listens somewhere else ("Listening at: http://0.0.0.0:8001"), quotes that."""
-    where = next(
-        (m.group(1) for line in reversed(log_lines) if (m := LISTENING.search(line))), None
-    )
-    if where is None or where.rstrip("/").endswith(f":{port}"):
-        return first
-    reason = (
-        f"nothing answered on port {port}, the port it was probed on; its log says "
-        f'"Listening at: {where}" ({first.reason})'
-    )
-    return health.Health(first.healthy, first.seconds, reason)
+def _names(api: RuntimeAPI, slot: str, container: str) -> bool:
+    """Whether SLOT already names CONTAINER (a migration's proxy starts that way)."""
+    return any(x.slot == slot and x.fqdn == container for x in api.servers())

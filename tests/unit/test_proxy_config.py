@@ -12,7 +12,7 @@ from snapshot.adapters.haproxy import MAINT, READY, Slot
 from snapshot.config import Settings, load_settings
 from snapshot.errors import ConfigError
 from snapshot.health import Health, HealthCheck
-from snapshot.targets.local import _with_listening_hint
+from snapshot.targets.candidate import with_listening_hint as _with_listening_hint
 
 GATEWAY = (
     "172.30.0.1"  # the app network's gateway: where the engine's port forwarding connects from
