@@ -72,6 +72,11 @@ class Load:
     def failures(self) -> int:
         return len(self.errors) + sum(1 for _, status, _ in self.answers if status != 200)
 
+    def longest_gap(self) -> float:
+        """The longest time between two 200 answers (of any clients)."""
+        times = sorted(at for at, status, _ in self.answers if status == 200)
+        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
     def requests_per_second(self) -> float:
         if len(self.answers) < 2:
             return 0.0
