@@ -50,7 +50,10 @@ class Window:
         )
         found = []
         for line in out.splitlines():
-            stamp, name, action = (line.split(maxsplit=2) + ["", ""])[:3]
+            fields = line.split(maxsplit=2)
+            if len(fields) < 3:  # a container without a name (another user's, mid-removal)
+                continue
+            stamp, name, action = fields
             if not name.startswith(images.PREFIX) or not stamp.isdigit():
                 continue
             wall = int(stamp) / 1e9

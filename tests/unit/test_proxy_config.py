@@ -12,7 +12,7 @@ from snapshot.adapters.haproxy import MAINT, READY, Slot
 from snapshot.config import Settings, load_settings
 from snapshot.errors import ConfigError
 from snapshot.health import Health, HealthCheck
-from snapshot.targets.candidate import with_listening_hint as _with_listening_hint
+from snapshot.targets.candidate import with_listening_hint
 
 GATEWAY = (
     "172.30.0.1"  # the app network's gateway: where the engine's port forwarding connects from
@@ -111,7 +111,7 @@ def test_a_bad_publish_port_is_a_config_error(tmp_path: Path) -> None:
 def test_a_failed_check_quotes_where_the_log_says_the_app_listens() -> None:
     failed = Health(False, 2.0, "not healthy within 2 s (GET /health answered HTTP 503)")
     log = ["[INFO] Starting gunicorn 21.2.0", "[INFO] Listening at: http://0.0.0.0:8001 (1)"]
-    hinted = _with_listening_hint(failed, 8000, log)
+    hinted = with_listening_hint(failed, 8000, log)
     assert hinted.reason == (
         "nothing answered on port 8000, the port it was probed on; its log says "
         '"Listening at: http://0.0.0.0:8001" (not healthy within 2 s (GET /health answered '
@@ -119,5 +119,37 @@ def test_a_failed_check_quotes_where_the_log_says_the_app_listens() -> None:
     )
     # The right port, or no such line: the reason stays as it was.
     same = ["[INFO] Listening at: http://0.0.0.0:8000 (1)"]
-    assert _with_listening_hint(failed, 8000, same) == failed
-    assert _with_listening_hint(failed, 8000, []) == failed
+    assert with_listening_hint(failed, 8000, same) == failed
+    assert with_listening_hint(failed, 8000, []) == failed
+
+
+def test_the_probe_backend_does_not_retry_a_candidate_that_is_not_listening_yet() -> None:
+    # HAProxy waits up to a second before a retry; snap probes again 50 ms later instead.
+    text = haproxy.render((Slot("blue", None, READY),), 8000, {})
+    assert f"backend {haproxy.PROBE_BACKEND}\n    retries 0\n" in text
+
+
+@pytest.mark.parametrize(
+    ("marks", "expected"),
+    [
+        ({"armed": 0, "fell": 0}, None),  # a proxy of an earlier snap: its file says
+        ({"armed": 0, "deployment-blue": 0, "deployment-green": 0}, {}),
+        ({"deployment-blue": 7, "deployment-green": 0}, {"blue": 7}),
+        ({"deployment-green": 12}, {"green": 12}),
+        ({"deployment-blue": 3, "deployment-green": 4, "fell": 1}, {"blue": 3, "green": 4}),
+    ],
+)
+def test_the_map_records_which_deployment_each_slot_serves_for(
+    marks: dict[str, int], expected: dict[str, int] | None
+) -> None:
+    assert haproxy.recorded(marks) == expected
+
+
+def test_a_switch_records_its_deployment_in_the_same_line() -> None:
+    assert haproxy.record_commands("green", 9, present=True) == [
+        f"set map {haproxy.ARMED_MAP} deployment-green 9"
+    ]
+    # A map written by an earlier snap has no such key yet: added, not set.
+    assert haproxy.record_commands("blue", 3, present=False) == [
+        f"add map {haproxy.ARMED_MAP} deployment-blue 3"
+    ]
