@@ -20,10 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from snapshot import __version__, appfiles, sdists
-from snapshot.adapters import index, pip
+from snapshot import __version__, appfiles
 from snapshot.adapters.docker import (
     ContextFile,
     DockerEngine,
@@ -34,7 +33,6 @@ from snapshot.adapters.docker import (
     write_context_tar,
 )
 from snapshot.adapters.gitrepo import GitRepository
-from snapshot.closure import Installed, closure_problems
 from snapshot.config import Settings
 from snapshot.errors import BuildError
 from snapshot.images import APP_UID, app_tag, env_tag, local_or_pulled
@@ -61,11 +59,17 @@ from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
 from snapshot.pythons import PythonChoice, choose_python
 from snapshot.revision import CommitInfo, Revision
-from snapshot.sdists import BuiltWheel
 from snapshot.smoke import gate as smoke_gate
 from snapshot.snapshots import open_repository, read_pipfile_bytes, resolve_revision
 from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
+
+if TYPE_CHECKING:
+    from snapshot import sdists
+    from snapshot.sdists import BuiltWheel
+
+# A build-only module (sdists, pip, the index, the closure check) is imported where a
+# build needs it: a deploy of an image that exists never loads them (start-up time).
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +360,8 @@ class Builder:
             with tempfile.TemporaryFile() as ctx:
                 labels = self._labels(src, KIND_ENV, base)
                 if self.built:
+                    from snapshot import sdists
+
                     labels[LABEL_SDIST_BUILDS] = sdists.labels_json(self.built)
                 built = {b.name: b.wheel_sha256 for b in self.built}
                 context = env_context(base.id, packages, artifacts, build_id, labels, built)
@@ -381,6 +387,8 @@ class Builder:
         self, packages: list[Package], target: TargetPlatform, src: RevisionSource
     ) -> dict[str, Artifact]:
         """One verified wheel per package: from the cache, downloaded, or built from its sdist."""
+        from snapshot.adapters import pip
+
         tags = target.tags()
         chosen: dict[str, Artifact] = {}
         missing: list[Package] = []
@@ -441,6 +449,9 @@ class Builder:
         return chosen
 
     def _sdist_builds(self, src: RevisionSource) -> sdists.SdistBuilds:
+        from snapshot import sdists
+        from snapshot.adapters import index
+
         return sdists.SdistBuilds(
             self.engine,
             self.cache,
@@ -658,6 +669,8 @@ def unmet_dependencies(
 ) -> list[str]:
     """What the installed packages require and the image lacks, markers as in the image."""
     from packaging.utils import canonicalize_name
+
+    from snapshot.closure import Installed, closure_problems
 
     requires = report.get("requires") or {}
     installed: dict[str, Installed] = {

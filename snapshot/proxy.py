@@ -87,7 +87,9 @@ class AppProxy:
         for c in self.all():
             if c.labels.get(LABEL_BINDING) != self.binding:
                 replaced.append(c)
-            elif not c.running:
+            elif c.running:
+                self._running = c  # the list just read says it runs: no second look
+            else:
                 self.engine.start(c.id, port=self.settings.host_port)
         api = self.api()
         if api is None:

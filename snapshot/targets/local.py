@@ -394,9 +394,12 @@ class LocalTarget:
         api.unprobe()
         servers = api.servers()
         serving = [x for x in servers if x.serving]
+        # Every container of the app, looked at once (one list, one inspect each).
+        found = {c.name: c for c in self.engine.containers({LABEL_APP: self.app})}
         changed = False
         for x in servers:
-            up = x.fqdn is not None and self._is_up(x.fqdn)
+            known = found.get(x.fqdn) if x.fqdn else None
+            up = known is not None and known.state in ("running", "restarting")
             if x.fqdn and not up:
                 api.empty(x.slot)  # its container died or was removed
             elif x.fqdn and x.status.startswith("DRAIN"):
@@ -408,7 +411,10 @@ class LocalTarget:
             changed = True
         servers = api.servers() if changed else servers
         named = {x.fqdn for x in servers if x.fqdn}
-        serving_c = self._in_slot(servers, serving=True)
+        up_now = [found.get(x.fqdn) for x in servers if x.serving and x.fqdn]
+        serving_c = next(
+            (c for c in up_now if c is not None and c.state in ("running", "restarting")), None
+        )
         for x in servers:
             if x.fqdn and not x.serving and self._expired(serving_c):
                 log.info("the standby %s outlived standby_ttl: stopping it", x.fqdn)
@@ -418,8 +424,8 @@ class LocalTarget:
                 changed = True
         if changed:
             self.proxy.persist()
-        for c in [*self.containers(), *self.containers(ROLE_CANDIDATE)]:
-            if c.name not in named:
+        for c in found.values():
+            if c.labels.get(LABEL_ROLE) in (ROLE_SERVING, ROLE_CANDIDATE) and c.name not in named:
                 log.info("removing %s: the proxy does not name it", c.name)
                 self.engine.remove_container(c.id)
                 removed.append(c.name)
@@ -461,10 +467,6 @@ class LocalTarget:
             return False
         started = datetime.fromisoformat(serving.started_at.replace("Z", "+00:00"))
         return (datetime.now(UTC) - started).total_seconds() > ttl
-
-    def _is_up(self, name: str) -> bool:
-        c = self.engine.container(name)
-        return c is not None and c.state in ("running", "restarting")
 
 
 def _deployment_of(c: ContainerInfo) -> int | None:

@@ -4,10 +4,11 @@ Each step leaves the app answering if snap is killed right after it: the new con
 goes into a slot that takes no request, the switch itself is one runtime-API line (new
 requests to ``serve``, ``drain`` finishing its own, the deployment ``serve`` serves for
 noted in the proxy's map), and only a drained container is stopped.
-The file is written once more when the drain is over, so a restarted proxy comes back
-to the same containers; the old container is then only signalled (SIGTERM): it has no
-request left, and the next command removes it (the proxy no longer names it), so no
-command waits for an app's shutdown.
+The file is written when the drain is over, so a restarted proxy comes back to the same
+containers; only then does a container go. The one a rollback to the standby leaves is
+only signalled (SIGTERM): it has no request left, the next command removes it (the proxy
+no longer names it), so the rollback does not wait for an app's shutdown. With
+``standby_ttl = 0`` the old container is stopped and removed before the command ends.
 """
 
 from __future__ import annotations
@@ -87,5 +88,8 @@ class ProxySwitch:
         elif plan.empty_after is not None:
             self.api.empty(plan.empty_after)
         self.proxy.persist()
-        if plan.stop:
+        if plan.stop and plan.wait_stop:
+            self.engine.stop(plan.stop, s.stop_timeout)
+            self.engine.remove_container(plan.stop)
+        elif plan.stop:
             self.engine.terminate(plan.stop)

@@ -32,7 +32,8 @@ class ProxyPlan:
     container), ``container`` goes into ``serve`` (when NEW), one runtime-API line makes
     ``serve`` take every new request and puts ``drain`` in drain; once ``drain`` has
     finished its requests it becomes the STANDBY (in maintenance, the proxy's fallback
-    armed to it when ARM) or is emptied and its container stopped (STOP).
+    armed to it when ARM) or is emptied and its container stopped (STOP, waited for
+    when WAIT_STOP).
     """
 
     serve: str  # the slot that takes every new request afterwards
@@ -43,6 +44,10 @@ class ProxyPlan:
     evict: str | None  # the container that leaves ``serve`` before the new one goes in
     stop: str | None  # the container stopped once ``drain`` is drained
     arm: bool  # the proxy switches back to STANDBY on its own if ``serve`` fails soon
+    # STOP is stopped and removed before the command ends (``standby_ttl = 0``: "stops
+    # it at once"); otherwise only signalled (the release rolled back from, drained
+    # already: it exits in its own time and the next command removes it).
+    wait_stop: bool = False
 
     @property
     def empty_after(self) -> str | None:
@@ -89,4 +94,5 @@ def plan_switch(
         evict=evict,
         stop=None if keep or serving is None else serving.container,
         arm=keep and health_watch_after > 0,
+        wait_stop=new and not keep and serving is not None,
     )

@@ -243,6 +243,30 @@ def test_sigkill_leaves_the_app_answering_and_the_next_deploy_reconciles(
     assert snap_json(app, "status")["standby"] is not None
 
 
+def test_sigkill_during_a_rollback_to_the_standby_leaves_history_and_proxy_agreeing(
+    app: App,
+) -> None:
+    revs = app.demo.revisions
+    snap_json(app, "deploy", "v1")
+    snap_json(app, "deploy", "v2")
+    with Load(app.port) as load:
+        proc = _snap_process(app, "rollback")
+        _wait_for_line(proc, "switching the proxy back to the standby")
+        proc.kill()
+        proc.wait(timeout=30)
+        # Exit 0: something serves, answers, and history (reconciled) agrees with it,
+        # whichever side of the switch's one line the kill landed on.
+        status = snap_json(app, "status")
+    assert load.failures == 0, load.summary()
+    last = rows(app)[0]
+    assert last["action"] == "rollback" and last["result"] != "pending"
+    assert (last["result"] == "succeeded") == (status["running"]["revision"] == revs["v1"])
+    again = snap_json(app, "deploy", "v2")
+    assert again["ok"] and again["serving"]["revision"] == revs["v2"]
+    # The container the killed rollback drained, if any, is gone: one serving, one warm.
+    assert len(app_containers(app, all_states=True)) <= 2
+
+
 def test_a_restarted_proxy_and_app_come_back_pointing_at_the_same_container(app: App) -> None:
     snap_json(app, "deploy", "v1")
     snap_json(app, "deploy", "v2")

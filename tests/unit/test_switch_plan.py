@@ -23,10 +23,11 @@ BOTH = (SlotNow("blue", "app-1", True), SlotNow("green", "app-2", True))
         # No watch after the switch: warm, not armed.
         (ONE, 1800, 0, ProxyPlan("green", "new", True, "blue", "blue", None, None, False)),
         # No standby kept: the drained one is emptied and its container stopped.
-        (ONE, 0, 30, ProxyPlan("green", "new", True, "blue", None, None, "app-1", False)),
+        (ONE, 0, 30, ProxyPlan("green", "new", True, "blue", None, None, "app-1", False, True)),
         # A standby there already: evicted from the free slot, the serving one stays warm.
         (WARM, 1800, 30, ProxyPlan("blue", "new", True, "green", "green", "app-1", None, True)),
-        (WARM, 0, 30, ProxyPlan("blue", "new", True, "green", None, "app-1", "app-2", False)),
+        (WARM, 0, 30,
+         ProxyPlan("blue", "new", True, "green", None, "app-1", "app-2", False, True)),
         (BOTH, 1800, 30, ProxyPlan("green", "new", True, "blue", "blue", "app-2", None, True)),
         # Slots the proxy did not report count as empty.
         ((SlotNow("green", "app-2", True),), 1800, 30,
@@ -44,7 +45,7 @@ def test_a_new_container_goes_into_the_slot_that_does_not_serve(
 @pytest.mark.parametrize(
     ("slots", "standby", "expected"),
     [
-        # The standby serves again; the one that served drains, then is stopped.
+        # The standby serves again; the one that served drains, then is signalled to stop.
         (WARM, "app-1", ProxyPlan("blue", "app-1", False, "green", None, None, "app-2", False)),
         ((SlotNow("blue", "app-1", True), SlotNow("green", "app-2", False)), "app-2",
          ProxyPlan("green", "app-2", False, "blue", None, None, "app-1", False)),
