@@ -389,6 +389,9 @@ def _rollback_vs_raw(ws: Workspace, runs: int, *, warm: bool) -> Measured:
     """`snap rollback v1` vs stop, rm and run by hand, v1's image built for both."""
     with staged(ws) as stage:
         snap = SnapRollbacks(stage, warm=warm)
+        # A rollback goes back to what served: v1 has a succeeded deployment in history
+        # (untimed; each run then starts with nothing of v1 running).
+        stage.serve_with_snap(TO_REV)
 
         def raw_side() -> Sample:
             old = stage.serve_by_hand(stage.built[FROM_REV], stage.port)
