@@ -125,7 +125,7 @@ def test_a_failed_check_quotes_where_the_log_says_the_app_listens() -> None:
 
 def test_the_probe_backend_does_not_retry_a_candidate_that_is_not_listening_yet() -> None:
     # HAProxy waits up to a second before a retry; snap probes again 50 ms later instead.
-    text = haproxy.render((Slot("blue", None, READY),), 8000, {})
+    text = haproxy.render((Slot("blue", None, READY),), 8000, {}, admin_from=GATEWAY)
     assert f"backend {haproxy.PROBE_BACKEND}\n    retries 0\n" in text
 
 
