@@ -7,6 +7,7 @@ its traceback, because it is a bug.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -118,4 +119,10 @@ def progress_of(ctx: click.Context) -> StderrProgress:
 
 
 def main() -> None:
-    cli(prog_name="snap")
+    try:
+        cli(prog_name="snap")
+    finally:
+        # The process ends here: the collector need not walk every object of every
+        # imported module once more on the way out (~30 ms of each command's wall time;
+        # finalizers and atexit handlers still run).
+        gc.freeze()
