@@ -13,7 +13,7 @@ containers join the app's network and publish nothing. A deploy, step by step:
    its restart policy; one check through the public port follows, and a failure there
    switches back;
 3. the old container stays running in the other slot, in maintenance, as the *standby*
-   for ``standby_ttl`` seconds (0: it is signalled to stop now). A rollback to its
+   for ``standby_ttl`` seconds (0: it is stopped now). A rollback to its
    revision probes it once and switches the proxy back: no container starts.
 
 What serves is what the proxy's runtime says; its configuration file is written after
@@ -269,6 +269,11 @@ class LocalTarget:
         new = Candidate(self.settings, self.engine, self.proxy, self.health, release, name)
         new.start(api)
         waived = release.served_before and self._watched_by_the_proxy(api, current)
+        if waived and self.settings.health_watch > 0:
+            progress.step(
+                f"{release.revision_name} served before: the proxy watches it after the "
+                f"switch (health_watch_after, {self.settings.health_watch_after:g} s)"
+            )
         checked = new.check(api, watch=not waived)
         first, watched = checked.first, checked.watched
         if not first.healthy:

@@ -10,6 +10,7 @@ during a switch, SIGKILL at several points, and a restarted proxy.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demo_app import App, docker, free_port, isolate, remove_everything_of, rows, snap_json
+from demo_app import (
+    App,
+    docker,
+    free_port,
+    isolate,
+    remove_everything_of,
+    rows,
+    snap,
+    snap_json,
+)
 from load import Load
 from poller import Poller, answers
 
@@ -265,6 +275,29 @@ def test_sigkill_during_a_rollback_to_the_standby_leaves_history_and_proxy_agree
     assert again["ok"] and again["serving"]["revision"] == revs["v2"]
     # The container the killed rollback drained, if any, is gone: one serving, one warm.
     assert len(app_containers(app, all_states=True)) <= 2
+
+
+def test_a_cold_rollback_to_a_revision_that_served_leaves_the_watch_to_the_proxy(
+    app: App,
+) -> None:
+    app.configure(health_timeout=15, health_watch=2, health_watch_after=30)
+    snap_json(app, "deploy", "v1")
+    first = snap(app, "deploy", "v2", "--json")  # never served: watched before its switch
+    assert first.exit_code == 0 and "the proxy watches it" not in first.stderr
+    snap_json(app, "prune")
+    assert snap_json(app, "status")["standby"] is None  # no warm v1: the rollback starts one
+    with Load(app.port) as load:
+        back = snap(app, "rollback", "v1", "--json")
+    assert back.exit_code == 0, back.stderr
+    name = json.loads(back.stdout)["deployment"]["to"]["name"]
+    assert (
+        f"snap: {name} served before: the proxy watches it after the switch "
+        "(health_watch_after, 30 s)\n"
+    ) in back.stderr
+    assert load.failures == 0, load.summary()
+    status = snap_json(app, "status")  # v2, drained, is the standby the proxy falls back to
+    assert status["running"]["revision"] == app.demo.revisions["v1"]
+    assert status["standby"]["revision"] == app.demo.revisions["v2"]
 
 
 def test_a_restarted_proxy_and_app_come_back_pointing_at_the_same_container(app: App) -> None:
