@@ -102,6 +102,7 @@ class ContainerInfo:
     network_of: str | None = None  # the container whose network namespace it joins
     published: dict[int, int] = field(default_factory=dict)  # container port -> host port
     addresses: dict[str, str] = field(default_factory=dict)  # network name -> its IP there
+    restarts: bool = False  # it has a restart policy (snap gives one once it serves)
 
     @property
     def running(self) -> bool:
@@ -135,6 +136,7 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     addresses = {n: v.get("IPAddress") for n, v in networks.items() if v and v.get("IPAddress")}
     started = state.get("StartedAt")
     mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
+    policy = str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "")
     return ContainerInfo(
         id=attrs["Id"],
         name=str(attrs.get("Name", "")).lstrip("/"),
@@ -148,6 +150,7 @@ def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
         network_of=mode.split(":", 1)[1] if mode.startswith("container:") else None,
         published=published,
         addresses=addresses,
+        restarts=policy not in ("", "no"),
     )
 
 

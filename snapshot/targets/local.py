@@ -411,7 +411,14 @@ class LocalTarget:
                 api.set_state(x.slot, MAINT)  # a killed switch left it draining
             elif x.fqdn and len(serving) > 1 and x is serving[-1]:
                 api.set_state(x.slot, MAINT)
+            elif known is not None and not x.serving and not known.restarts:
+                # A new container a killed run pointed the slot at and never switched
+                # to (only what served gets a restart policy): no standby, it goes.
+                api.empty(x.slot)
             else:
+                if known is not None and x.serving and not known.restarts:
+                    # Switched to by a run killed before it gave the restart policy.
+                    self.engine.keep_restarting(known.id)
                 continue
             changed = True
         servers = api.servers() if changed else servers

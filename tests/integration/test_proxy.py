@@ -35,9 +35,16 @@ from load import Load
 from poller import Poller, answers
 
 from snapshot.adapters.gitrepo import GitRepository, commit_files
+from snapshot.config import load_settings
 from snapshot.demo import DemoRepository, create_demo
 from snapshot.deploy_lock import DeployLock
 from snapshot.history import History
+from snapshot.release import Release
+from snapshot.targets import engine_for
+from snapshot.targets.candidate import Candidate
+from snapshot.targets.local import LocalTarget
+from snapshot.targets.switch import ProxySwitch
+from snapshot.targets.switch_plan import plan_switch
 
 pytestmark = pytest.mark.docker
 
@@ -275,6 +282,42 @@ def test_sigkill_during_a_rollback_to_the_standby_leaves_history_and_proxy_agree
     assert again["ok"] and again["serving"]["revision"] == revs["v2"]
     # The container the killed rollback drained, if any, is gone: one serving, one warm.
     assert len(app_containers(app, all_states=True)) <= 2
+
+
+def test_a_new_container_a_killed_switch_left_in_the_free_slot_is_no_standby(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    built = snap_json(app, "build", "v2")
+    settings = load_settings(app.repo)
+    name = f"{app.name}-99-dead"
+    release = Release(
+        app=settings.image_name,
+        image=built["image"],
+        image_id=built["image_id"],
+        revision=built["revision"],
+        revision_name="v2",
+        lock_id=built["lock_id"],
+        deployment_id=99,
+    )
+    # A switch's own steps, up to where a SIGKILL may land before its one line: the new
+    # container checked and named by the free slot, still in maintenance.
+    with engine_for(settings) as engine:
+        target = LocalTarget(settings, engine)
+        api = target.proxy.ensure()
+        new = Candidate(settings, engine, target.proxy, target.health, release, name)
+        new.start(api)
+        checked = new.check(api, watch=False)
+        apply = ProxySwitch(api, target.proxy, engine, settings)
+        plan = plan_switch(apply.slots(), name, new=True, standby_ttl=1800, health_watch_after=30)
+        apply.make_room(plan)
+        apply.point(plan, checked.address)
+        assert (plan.serve, name) in [(x.slot, x.fqdn) for x in api.servers()]
+    with Load(app.port) as load:
+        again = snap_json(app, "deploy", "v2")  # not a "rollback" to it: a new container
+    assert load.failures == 0, load.summary()
+    assert again["ok"] and again["serving"]["container"] != name
+    status = snap_json(app, "status")
+    assert status["standby"]["revision"] == app.demo.revisions["v1"]
+    assert name not in docker("ps", "-a", "--format", "{{.Names}}").split()
 
 
 def test_a_cold_rollback_to_a_revision_that_served_leaves_the_watch_to_the_proxy(
