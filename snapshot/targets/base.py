@@ -11,6 +11,7 @@ import errno
 import socket
 from typing import Protocol
 
+from snapshot.errors import ConfigError
 from snapshot.health import Health
 from snapshot.progress import Progress
 from snapshot.release import Release, Running, Switch
@@ -57,7 +58,9 @@ class Target(Protocol):
 
 
 def port_taken(address: str, port: int) -> bool:
-    """Whether another process holds PORT on ADDRESS (a bind of our own fails)."""
+    """Whether another process holds PORT on ADDRESS (a bind of our own fails). An
+    address this machine does not have, or a port it may not bind, is a configuration
+    error: publishing there would fail the same way, after a container was made."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -66,5 +69,22 @@ def port_taken(address: str, port: int) -> bool:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 return True
-            raise
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    f"address {address} is not an address of this machine, so port {port} "
+                    "cannot be published on it",
+                    "Set [tool.snap] address (or SNAP_ADDRESS) to one of this host's "
+                    "addresses, or 0.0.0.0 for all of them",
+                ) from e
+            if e.errno == errno.EACCES:
+                raise ConfigError(
+                    f"port {port} on {address} may not be bound by this user (ports below "
+                    "1024 need privileges)",
+                    "Set [tool.snap] publish_port to 1024 or above, or run snap where it may "
+                    "bind that port",
+                ) from e
+            raise ConfigError(
+                f"port {port} on {address} cannot be bound ({e.strerror or e})",
+                "Check [tool.snap] address and publish_port",
+            ) from e
     return False

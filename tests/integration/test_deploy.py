@@ -190,6 +190,18 @@ def test_port_held_by_another_process_is_refused_and_changes_nothing(app: App) -
     )
     assert poller.failures == 0
     assert [r["id"] for r in rows(app)] == [1]  # no row for a refused deploy
+    # An address this machine does not have (TEST-NET-1) is the user's to fix, not a crash.
+    app.configure(address="192.0.2.1", port=held)
+    with Poller(app.port) as poller:
+        result = snap(app, "deploy", "v2")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: address 192.0.2.1 is not an address of this machine, so port {held} cannot "
+        "be published on it. Set [tool.snap] address (or SNAP_ADDRESS) to one of this host's "
+        "addresses, or 0.0.0.0 for all of them."
+    )
+    assert poller.failures == 0
+    assert [r["id"] for r in rows(app)] == [1]
     app.configure()
     assert serving_revision(app) == app.demo.revisions["v1"]
 
