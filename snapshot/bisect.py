@@ -171,7 +171,7 @@ def bisect(
                 "Give GOOD first: an older revision that BAD descends from",
             )
         candidates = lock_changes(repo, settings, good_rev, bad_rev)
-        with DockerEngine() as engine:
+        with DockerEngine(settings.docker_timeout) as engine:
             builder = Builder(settings, engine, progress, nocache=False, smoke=False)
             run = _Run(settings, repo, engine, builder, command, progress)
             try:

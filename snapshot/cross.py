@@ -148,7 +148,7 @@ def cross(
     with open_repository(settings) as repo:
         old_src = read_revision(repo, settings, resolve_revision(repo, old))
         new_src = read_revision(repo, settings, resolve_revision(repo, new))
-    with DockerEngine() as engine:
+    with DockerEngine(settings.docker_timeout) as engine:
         builder = Builder(settings, engine, progress, nocache=False, smoke=False)
         old_img = builder.build(old_src, started)
         new_img = builder.build(new_src, started)

@@ -54,7 +54,7 @@ def run_in_revision(
     started = time.monotonic()
     src = read_source(settings, rev)
     mounted = working_tree_dir(settings) if mount else None
-    with DockerEngine() as engine:
+    with DockerEngine(settings.docker_timeout) as engine:
         built = Builder(settings, engine, progress, nocache=False, smoke=False).build(src, started)
         progress.step(
             f"running {shlex.join(argv)} in {built.image} as user {APP_USER}"

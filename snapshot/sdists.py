@@ -511,7 +511,7 @@ class ImageRecord:
 def image_record(settings: Settings, word: str) -> ImageRecord:
     env = show_environment(settings, word)
     tag = env_tag(settings, env.lock.lock_id)
-    with DockerEngine(timeout=30) as engine:
+    with DockerEngine(timeout=settings.docker_timeout) as engine:
         info = engine.image(tag)
     if info is None or info.labels.get(LABEL_LOCK_ID) != env.lock.lock_id:
         return ImageRecord(env, None, None, {})

@@ -61,6 +61,10 @@ def test_an_engine_that_stops_answering_mid_command_names_the_call(serving: App)
         ("deploy", "v2"): "inspect image",  # the build asks whether v2's image exists
         ("status",): "containers",  # what serves
         ("prune", "--dry-run"): "containers",
+        # The incident tools open the engine with the same bound (docker_timeout).
+        ("run", "v1", "--", "true"): "inspect image",
+        ("cross", "v1", "v2"): "inspect image",
+        ("bisect", "v1", "v2"): "inspect image",
     }
     for command, call in expected.items():
         with engine_that_stops_answering() as host, Poller(serving.port) as poller:
