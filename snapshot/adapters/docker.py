@@ -160,11 +160,25 @@ def _environment(attrs: Mapping[str, Any]) -> dict[str, str]:
     return dict(str(p).partition("=")[::2] for p in pairs)
 
 
-def explain(e: Exception, call: str = "") -> DockerError:
-    """An engine failure as snap's DockerError (the swarm adapter shares it)."""
+# A clean-up that fails (the engine refused, went away or hung) is logged, never raised:
+# it must not hide the error that led to it, nor fail a command that already succeeded.
+CLEAN_UP_FAILURES = (docker.errors.APIError, RequestsConnectionError, Timeout, DockerError)
+
+
+def _remove_quietly(container: Any) -> None:
+    """Remove a throw-away container of the SDK's high-level client, best effort."""
+    try:
+        container.remove(force=True)
+    except CLEAN_UP_FAILURES as e:
+        log.debug("could not remove container %s: %s", short_id(container.id), e)
+
+
+def explain(e: Exception, call: str = "", seconds: float = CALL_TIMEOUT) -> DockerError:
+    """An engine failure as snap's DockerError (the swarm adapter shares it); a timeout
+    names CALL and the bound it had, SECONDS."""
     text = str(e)
     if isinstance(e, Timeout) and not isinstance(e, RequestsConnectionError):
-        return EngineTimeout(call or "a call", CALL_TIMEOUT)  # the bound, not what was set
+        return EngineTimeout(call or "a call", seconds)
     if "Permission denied" in text or isinstance(e, PermissionError):
         return DockerError(
             f"permission denied on the Docker socket at {engine_address()}",
@@ -292,7 +306,7 @@ class DockerEngine:
         repository, _, tag = ref.rpartition(":")
         try:
             self._api.tag(image_id, repository, tag, force=True)
-        except docker.errors.APIError as e:
+        except (docker.errors.APIError, RequestsConnectionError) as e:
             raise explain(e) from e
 
     def remove_image(self, image_id: str) -> bool:
@@ -302,6 +316,8 @@ class DockerEngine:
         except docker.errors.APIError as e:
             log.debug("could not remove image %s: %s", short_image_id(image_id), e)
             return False
+        except RequestsConnectionError as e:
+            raise explain(e) from e
         return True
 
     def prune_dangling(self, label: str) -> None:
@@ -340,8 +356,8 @@ class DockerEngine:
                 network_mode="none",
                 labels={LABEL_PROBE: "1"},
             )
-        except Timeout as e:
-            raise explain(e, "create container") from e
+        except (Timeout, RequestsConnectionError) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
         except docker.errors.APIError as e:
             raise BuildError(
                 f"cannot start a container of {image}: {e.explanation}",
@@ -370,8 +386,7 @@ class DockerEngine:
                 "Check `docker info` and the engine's log, then retry",
             ) from e
         finally:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
+            _remove_quietly(container)
 
     def run_command(
         self,
@@ -398,8 +413,8 @@ class DockerEngine:
             )
         except docker.errors.ImageNotFound as e:
             raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
-        except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise explain(e) from e
+        except (docker.errors.APIError, RequestsConnectionError, Timeout) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
         tail: list[str] = []
         try:
             try:
@@ -446,8 +461,7 @@ class DockerEngine:
                 "Check what it waits for; the container was removed",
             ) from e
         finally:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
+            _remove_quietly(container)
 
     def exec_python(self, container_id: str, script: str) -> str:
         """Run SCRIPT with python3 inside the running container; return its stdout."""
@@ -489,6 +503,8 @@ class DockerEngine:
                 network_mode="none",
                 labels={LABEL_BUILDER: "1"},
             )
+        except (Timeout, RequestsConnectionError) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
         except docker.errors.APIError as e:
             raise BuildError(
                 f"cannot create a builder container of {image}: {e.explanation}",
@@ -526,8 +542,7 @@ class DockerEngine:
                 "Check `docker info` and the engine's log, then retry",
             ) from e
         finally:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
+            _remove_quietly(container)
 
     def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of LABELS."""
@@ -703,7 +718,7 @@ class DockerEngine:
     def remove_network(self, name: str) -> None:
         try:
             self._api.remove_network(name)
-        except docker.errors.APIError as e:
+        except CLEAN_UP_FAILURES as e:
             log.debug("could not remove network %s: %s", name, e)
 
     def start(self, container_id: str, *, port: int | None = None) -> None:
@@ -742,8 +757,8 @@ class DockerEngine:
         """Send SIGTERM and return at once (the container exits in its own time)."""
         try:
             self._api.kill(container_id, signal="SIGTERM")
-        except docker.errors.APIError as e:
-            log.debug("could not signal container %s: %s", container_id[:12], e)
+        except CLEAN_UP_FAILURES as e:
+            log.debug("could not signal container %s: %s", short_id(container_id), e)
 
     def remove_container(self, container_id: str) -> None:
         """Remove (killing it if it runs); best effort, gone already is fine."""
@@ -751,7 +766,7 @@ class DockerEngine:
             self._api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError as e:
+        except CLEAN_UP_FAILURES as e:
             log.debug("could not remove container %s: %s", short_id(container_id), e)
 
     def log_tail(self, container_id: str, lines: int = 20) -> list[str]:

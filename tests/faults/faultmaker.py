@@ -107,10 +107,11 @@ def silent_engine() -> Iterator[str]:
 
 
 @contextmanager
-def engine_that_stops_answering() -> Iterator[str]:
+def engine_that_stops_answering(drop: bool = False) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers what a Docker client asks first (the API
-    version, a ping) and then never answers again: an engine that hangs mid-command.
-    Yields its DOCKER_HOST value."""
+    version, a ping) and then never answers again: an engine that hangs mid-command, or,
+    with DROP, one that closes every later connection without a word (an engine that
+    died mid-command). Yields its DOCKER_HOST value."""
     stop = threading.Event()
 
     class Engine(http.server.BaseHTTPRequestHandler):
@@ -120,6 +121,9 @@ def engine_that_stops_answering() -> Iterator[str]:
                 self._answer(b'{"ApiVersion": "1.41", "Version": "20.10.24"}')
             elif path.endswith("/_ping"):
                 self._answer(b"OK", "text/plain")
+            elif drop:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
             else:
                 stop.wait(120)
 

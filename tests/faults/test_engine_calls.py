@@ -1,0 +1,65 @@
+"""Every call snap makes into the Docker SDK ends in snap's own error, or, for a clean-up,
+in a log line: an engine that hangs or drops the connection mid-command must never show
+the user a requests or SDK traceback, nor hide the error that came first.
+
+The engines here are real HTTP servers on 127.0.0.1 (``faultmaker``) that answer the
+client's first calls and then hang, or close every connection unanswered.
+"""
+
+from __future__ import annotations
+
+import pytest
+from faultmaker import engine_that_stops_answering
+
+from snapshot.adapters.docker import DockerEngine
+from snapshot.errors import DockerError
+
+pytestmark = pytest.mark.faults
+
+
+def test_calls_into_a_hung_engine_name_the_call_and_the_configured_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with engine_that_stops_answering() as host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+        with DockerEngine(timeout=1) as engine:
+            # The builder's and the probe's containers are made by the SDK's high-level
+            # client: their timeouts were once raw requests errors, or named 60 s.
+            with pytest.raises(DockerError) as raised:
+                engine.run_builder(
+                    "snap-base/python:3.11-build", [], ["true"], {}, output_dir="/out", timeout=5
+                )
+            assert str(raised.value) == (
+                f"the Docker engine at DOCKER_HOST={host} did not answer `create container` "
+                "within 1 s. Check that dockerd is healthy (`docker info`), then retry."
+            )
+            with pytest.raises(DockerError, match="did not answer `create container` within 1 s"):
+                engine.run_python("snap-base/python:3.11", "print(1)")
+            # Clean-ups give up quietly: they run after another error, or after success.
+            engine.remove_container("f" * 64)
+            engine.terminate("f" * 64)
+            engine.remove_network("snap-nothing")
+
+
+def test_calls_into_an_engine_that_drops_the_connection_are_snap_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with engine_that_stops_answering(drop=True) as host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+        with DockerEngine(timeout=2) as engine:
+            unreachable = f"the Docker engine at DOCKER_HOST={host} is not reachable"
+            for call in (
+                lambda: engine.tag("sha256:" + "a" * 64, "snaptest-drop:v1"),
+                lambda: engine.remove_image("snaptest-drop:v1"),
+                lambda: engine.run_python("snap-base/python:3.11", "print(1)"),
+                lambda: engine.run_builder(
+                    "snap-base/python:3.11-build", [], ["true"], {}, output_dir="/out", timeout=5
+                ),
+                lambda: engine.run_command("snap-base/python:3.11", ["true"], user="0"),
+            ):
+                with pytest.raises(DockerError) as raised:
+                    call()
+                assert str(raised.value).startswith(unreachable), raised.value
+            engine.remove_container("f" * 64)
+            engine.terminate("f" * 64)
+            engine.remove_network("snap-nothing")
