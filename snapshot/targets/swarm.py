@@ -350,10 +350,13 @@ class _Rollout:
 
     def _restore(self, why: str) -> Switch:
         s = self.settings
+        # The version before the restore: the restore's own update is what is awaited
+        # (read after it, no later version would come and the wait would run out).
+        before = self._service().version
         if not self.engine.restore_previous_spec(self.target.name):
             return self._switch(FAILED, why, None)
         self.progress.step("restoring the previous service spec")
-        self._converge(self._service().version)
+        self._converge(before)
         checked = health.wait_healthy(s.port, self.target.health, s.health_timeout)
         reason = f"{why}; the previous spec is back"
         if not checked.healthy:

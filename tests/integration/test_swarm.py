@@ -226,6 +226,27 @@ def test_swarm_rolls_a_broken_update_back_and_snap_reports_it(app: App) -> None:
     assert f"service      {app.name} (1/1 tasks running since " in text
 
 
+def test_an_update_swarm_calls_done_but_the_port_does_not_answer_is_restored(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    # Listening on the container's loopback only: the task's own check (inside the
+    # container) passes and Swarm completes the update, but the published port is dead.
+    app.configure(**SWARM, command="gunicorn --bind 127.0.0.1:{port} app:app")
+    with Poller(app.port) as poller:
+        result = snap(app, "deploy", "v2", "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["deployment"]["result"] == "reverted"
+    reason = doc["deployment"]["reason"]
+    assert reason.startswith("the port does not answer after the update"), reason
+    assert reason.endswith("; the previous spec is back"), reason
+    assert doc["serving"]["revision"] == app.demo.revisions["v1"]
+    assert poller.answers[-1][1] is True
+    # The restore's own update was awaited to its end.
+    lines = result.stderr.splitlines()
+    after = lines[next(i for i, x in enumerate(lines) if "restoring the previous" in x) :]
+    assert any("Swarm: " in x for x in after[1:]), lines
+
+
 def test_a_first_swarm_deploy_that_never_gets_healthy_leaves_no_service(app: App) -> None:
     result = snap(app, "deploy", "v3", "--json")
     assert result.exit_code == 1
