@@ -4,7 +4,8 @@ Two images, so one environment serves many revisions:
 
 * environment image ``<name>-env:<lock_id[:12]>``: the base image plus exactly the
   locked default packages, installed by pip with ``--no-index --no-deps
-  --require-hashes`` from wheels in the build context, with no network in the build;
+  --require-hashes`` from wheels copied into one container with no network, then
+  committed as one layer (the wheels deleted before the commit);
 * app image ``<name>:<rev[:12]>``: FROM the environment image, plus the app files of the
   revision (from git objects, never the working tree), run as a non-root user.
 
@@ -51,7 +52,6 @@ from snapshot.labels import (
     LABEL_RUN,
     LABEL_SDIST_BUILDS,
     LABEL_SOURCE,
-    LABEL_STAGE,
     LABEL_VERSION,
 )
 from snapshot.lockfile import LockFile, Package
@@ -355,30 +355,24 @@ class Builder:
         packages = [p for p in src.lock.default if target.applies(p.markers)]
         artifacts = self._artifacts(packages, target, src)
         self.progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
-        build_id = uuid.uuid4().hex
-        try:
-            with tempfile.TemporaryFile() as ctx:
-                labels = self._labels(src, KIND_ENV, base)
-                if self.built:
-                    from snapshot import sdists
+        base_ref = self.settings.base_image_for(src.python.version)
+        labels = self._labels(src, KIND_ENV, base)
+        if self.built:
+            from snapshot import sdists
 
-                    labels[LABEL_SDIST_BUILDS] = sdists.labels_json(self.built)
-                built = {b.name: b.wheel_sha256 for b in self.built}
-                context = env_context(base.id, packages, artifacts, build_id, labels, built)
-                write_context_tar(context, ctx)
-                image_id = self.engine.build(
-                    ctx,
-                    dockerfile="Dockerfile",
-                    network=False,
-                    nocache=self.nocache,
-                    on_output=self.progress.output,
-                )
-            self._check_installed(image_id, packages, target, src)
-            self.engine.tag(image_id, tag)
-        finally:
-            # The install stage holds every wheel: dead weight once the build is over.
-            # Only this build's stage carries this id, so concurrent builds are untouched.
-            self.engine.prune_dangling(f"{LABEL_STAGE}={build_id}")
+            labels[LABEL_SDIST_BUILDS] = sdists.labels_json(self.built)
+        built = {b.name: b.wheel_sha256 for b in self.built}
+        image_id = self.engine.commit_run(
+            base.id,
+            env_inputs(packages, artifacts, built),
+            INSTALL_SCRIPT,
+            name=f"snap-env-install-{uuid.uuid4().hex[:12]}",
+            what=f"installing the lock of {src.label} on {base_ref}",
+            changes=[label_instruction(labels)],
+            on_output=self.progress.output,
+        )
+        self._check_installed(image_id, packages, target, src)
+        self.engine.tag(image_id, tag)
         info = self.engine.image(tag)
         assert info is not None
         return info, False
@@ -566,27 +560,37 @@ def requirement_line(p: Package, built_sha256: str | None = None) -> str:
     return f"{p.name}=={p.pinned_version} " + " ".join(f"--hash={h}" for h in hashes)
 
 
-def env_context(
-    base_id: str,
+def env_inputs(
     packages: list[Package],
     artifacts: dict[str, Artifact],
-    build_id: str,
-    labels: dict[str, str],
     built: dict[str, str] | None = None,  # name -> sha256 of the wheel built from its sdist
 ) -> list[ContextFile]:
+    """The wheelhouse and requirements the install reads under /snap/ (then deletes)."""
     built = built or {}
     files = [
-        ContextFile(f"wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
+        ContextFile(f"snap/wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
         for p in packages
     ]
     files.append(
         ContextFile(
-            "requirements.txt",
+            "snap/requirements.txt",
             ("\n".join(requirement_line(p, built.get(p.name)) for p in packages) + "\n").encode(),
         )
     )
-    files.append(ContextFile("Dockerfile", env_dockerfile(base_id, build_id, labels).encode()))
     return files
+
+
+# One install, offline, hash-checked, of exactly the lock's wheels (--ignore-installed: a
+# copy the base ships of the same version is installed over, not trusted), then the wheels
+# deleted in the same run: the committed layer holds the installed packages and nothing
+# else. pip's own bytecode is not written (it would land in the layer); the installed
+# packages' is, as pip compiles them itself.
+INSTALL_SCRIPT = (
+    "PIP_BREAK_SYSTEM_PACKAGES=1 PYTHONDONTWRITEBYTECODE=1 python3 -m pip install "
+    "--no-index --no-deps --require-hashes --ignore-installed --no-cache-dir "
+    "--disable-pip-version-check --no-warn-script-location "
+    "--find-links /snap/wheels -r /snap/requirements.txt && rm -rf /snap"
+)
 
 
 def label_instruction(labels: dict[str, str]) -> str:
@@ -596,29 +600,6 @@ def label_instruction(labels: dict[str, str]) -> str:
         f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in sorted(labels.items())
     )
     return f"LABEL {pairs}"
-
-
-def env_dockerfile(base_id: str, build_id: str, labels: dict[str, str]) -> str:
-    # Two stages: the wheels live only in the first, so the final image carries the
-    # installed packages and nothing else (no wheel files, no pip cache).
-    # --root keeps pip's own install scheme of the base (dist-packages on Debian's
-    # python, site-packages on python.org builds), then the tree is copied over /.
-    # Every image of the first stage carries this build's id (the label comes first), so
-    # this build prunes exactly its own stage, also when the install fails half-way and
-    # the last image left is the one holding the wheels.
-    return f"""\
-FROM {base_id} AS install
-LABEL {LABEL_STAGE}={build_id}
-COPY wheels/ /snap/wheels/
-COPY requirements.txt /snap/requirements.txt
-RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-deps --require-hashes \\
-    --no-cache-dir --disable-pip-version-check --root /snap/root \\
-    --find-links /snap/wheels -r /snap/requirements.txt
-
-FROM {base_id}
-COPY --from=install /snap/root/ /
-{label_instruction(labels)}
-"""
 
 
 def app_context(files: list[ContextFile]) -> list[ContextFile]:

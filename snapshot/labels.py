@@ -21,7 +21,6 @@ LABEL_BASE_IMAGE = "snap.base_image"
 LABEL_BASE_ID = "snap.base_image_id"
 LABEL_ENV_IMAGE_ID = "snap.env_image_id"  # on an app image: the environment image it is FROM
 LABEL_RUN = "snap.run"  # JSON of the CMD and port baked into an app image
-LABEL_STAGE = "snap.stage"  # marks the throw-away install stage of an environment build
 LABEL_PROBE = "snap.probe"  # on the short-lived container that probes a base image
 # On an image that is no revision's own: a mixed one (one revision's code on another's
 # environment, `snap cross`) or a synthetic environment (`snap bisect`: an old environment

@@ -172,7 +172,7 @@ def test_ctrl_c_during_the_candidate_check_completes_the_row(serving: App) -> No
 
 def test_a_failed_environment_build_leaves_no_image_holding_the_wheels(serving: App) -> None:
     # A wheel whose bytes are what the lock's hash says, but no wheel: pip refuses it in
-    # the build, after the wheels were copied into the first stage.
+    # the install container, after the wheels were copied into it.
     name = f"snapfault-{os.getpid()}"
     wheel = f"snapfault_{os.getpid()}-1.0-py3-none-any.whl"
     data = f"not a zip archive {time.time()}".encode()
@@ -190,7 +190,8 @@ def test_a_failed_environment_build_leaves_no_image_holding_the_wheels(serving: 
         with Poller(serving.port) as poller:
             result = snap(serving, "deploy", tag)
         assert result.exit_code == 1
-        assert last_line(result).startswith("Error: docker build failed: ")
+        assert last_line(result).startswith(f"Error: installing the lock of {tag} on ")
+        assert " failed (exit 1): " in last_line(result)
         assert poller.failures == 0
     finally:
         shutil.rmtree(artifact, ignore_errors=True)
