@@ -37,6 +37,7 @@ from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
 from snapshot.images import APP_UID, app_tag, env_tag, local_or_pulled
+from snapshot.install_script import INSTALL_SCRIPT
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -578,19 +579,6 @@ def env_inputs(
         )
     )
     return files
-
-
-# One install, offline, hash-checked, of exactly the lock's wheels (--ignore-installed: a
-# copy the base ships of the same version is installed over, not trusted), then the wheels
-# deleted in the same run: the committed layer holds the installed packages and nothing
-# else. pip's own bytecode is not written (it would land in the layer); the installed
-# packages' is, as pip compiles them itself.
-INSTALL_SCRIPT = (
-    "PIP_BREAK_SYSTEM_PACKAGES=1 PYTHONDONTWRITEBYTECODE=1 python3 -m pip install "
-    "--no-index --no-deps --require-hashes --ignore-installed --no-cache-dir "
-    "--disable-pip-version-check --no-warn-script-location "
-    "--find-links /snap/wheels -r /snap/requirements.txt && rm -rf /snap"
-)
 
 
 def label_instruction(labels: dict[str, str]) -> str:
