@@ -1,16 +1,23 @@
 """Revisions of a real repository with packages that publish only sdists: snap and the seed.
 
-For each revision given: a cold `snap build` (no images, the wheel cache starting empty for
-the first revision and kept from one revision to the next, as on one host), then the
-images removed and built again with the caches kept (it must build nothing from an sdist
-and ask no index), then once more with the images present. For one revision, the seed
-recipe (``pip install pipenv && pipenv install --deploy --system``) on the builder image,
-from a local pypiserver holding exactly the files it needs (the files snap fetched, and
-pipenv with its dependencies), against a cold snap build with an empty cache and one with
-the cache filled.
+For each revision given (``REV`` or ``REV@X.Y`` to pass ``--python X.Y`` for a lock that
+names no python): a cold `snap build` (no images, the wheel cache starting empty for the
+first revision and kept from one revision to the next, as on one host), then the images
+removed and built again with the caches kept (it must build nothing from an sdist and ask
+no index), then once more with the images present. Each snap run is split into phases
+from its time-stamped ``--progress`` lines.
 
-    .venv/bin/python -m bench.real_history --repo ../tock --revs 9e77b033,ac0326ae \\
-        --seed-rev 9e77b033 --output bench/real_history.json
+For one revision (``--seed-rev``), side by side and alternating, ``--runs`` times: the seed
+recipe (``pip install pipenv && pipenv install --deploy --system``) on the builder image,
+from a local pypiserver holding exactly the files it needs (every file snap fetched, and
+pipenv with its dependencies), cold (``--no-cache``) and warm (its layer cache kept, one
+app file changed: a new revision with the same lock); against snap cold (empty cache:
+wheels from that same local index, sdists from the lock's source), snap warm (wheel cache
+filled, no images: the environment image is made again) and snap with the environment
+image present (a new revision with the same lock: the app image only).
+
+    SNAP_SMOKE="python3 -c 'import django'" .venv/bin/python -m bench.real_history \\
+        --repo ../tock --revs 9e77b033,ac0326ae --seed-rev 9e77b033 --runs 2
 """
 
 from __future__ import annotations
@@ -20,21 +27,35 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench import index, seed
+from bench import BenchError, index, seed
 from bench.images import CLASSIC_BUILDER
+from bench.timing import Marker, TimedRun, phases, run_timed
 
 SNAP = str(Path(sys.executable).parent / "snap")
-PY_TARGET = ("--python-version", "3.9", "--implementation", "cp", "--abi", "cp39")
 PLATFORMS = ("--platform", "manylinux_2_31_x86_64", "--platform", "manylinux2014_x86_64")
+# pipenv for the seed, per python: 2025.0 is the last pipenv for python 3.9.
+PIPENV = {"3.9": "pipenv<2025.1"}
+
+FIRST_PHASE = "start-up, git read, gate, base probe"
+SNAP_PHASES = (
+    Marker.of("wheels: cache, downloads, sdist builds", r"^snap: (downloading|reusing the wheel)"),
+    Marker.of("env: copy wheels in + pip install", r"^snap: building environment"),
+    Marker.of("env: bytecode compile (parallel)", r"^Successfully installed "),
+    Marker.of("env: commit of the layer", r"^compiled \d+ of \d+"),
+    Marker.of("installed-set check", r"^snap: checking installed packages"),
+    Marker.of("app image", r"^snap: adding the app files"),
+    Marker.of("smoke check", r"^snap: smoke check"),
+    Marker.of("tag + exit", r"^snap: tagged "),
+)
 
 
-def snap_env(cache: Path, image: str) -> dict[str, str]:
+def snap_env(cache: Path, image: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return dict(
         os.environ,
         SNAP_CACHE_DIR=str(cache),
@@ -42,6 +63,7 @@ def snap_env(cache: Path, image: str) -> dict[str, str]:
         SNAP_IMAGE=image,
         SNAP_BASE_IMAGE="snap-base/python:{python}",
         SNAP_BUILDER_IMAGE="snap-base/python:{python}-build",
+        **(extra or {}),
     )
 
 
@@ -54,23 +76,29 @@ def remove_images(image: str) -> None:
         subprocess.run(["docker", "rmi", "-f", *out], capture_output=True, check=False)
 
 
-def snap_build(repo: Path, rev: str, env: dict[str, str]) -> dict[str, object]:
-    started = time.monotonic()
-    done = subprocess.run(
-        [SNAP, "--repo", str(repo), "build", rev], capture_output=True, text=True, env=env
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        return {"ok": False, "seconds": seconds, "error": done.stderr.strip().splitlines()[-1]}
-    err = done.stderr
+def split(spec: str) -> tuple[str, str | None]:
+    rev, _, python = spec.partition("@")
+    return rev, python or None
+
+
+def snap_build(repo: Path, spec: str, env: dict[str, str]) -> dict[str, object]:
+    rev, python = split(spec)
+    argv = [SNAP, "--repo", str(repo), "build", rev, "--progress"]
+    argv += ["--python", python] if python else []
+    try:
+        run = run_timed(argv, env=env)
+    except BenchError as e:
+        return {"ok": False, "error": str(e).strip().splitlines()[-1]}
+    err = "".join(line.text for line in run.lines if line.stream == "stderr")
     return {
         "ok": True,
-        "seconds": round(seconds, 2),
+        "seconds": round(run.seconds, 2),
+        "phases": {k: round(v, 2) for k, v in phases(run, SNAP_PHASES, FIRST_PHASE).items()},
         "sdists_built": len(re.findall(r"from its sdist in ", err)),
         "sdists_reused": len(re.findall(r"reusing the wheel of .* built from its sdist", err)),
         "sdists_downloaded": len(re.findall(r"downloading the sdist ", err)),
         "env_reused": "reusing environment" in err,
-        "already_built": "already built" in done.stdout,
+        "already_built": "already built" in run.stdout(),
     }
 
 
@@ -81,10 +109,19 @@ def record(repo: Path, rev: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def history(repo: Path, revs: list[str], work: Path) -> list[dict[str, object]]:
+def lock_of(repo: Path, rev: str) -> dict[str, object]:
+    raw = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{rev}:Pipfile.lock"], capture_output=True, check=True
+    ).stdout
+    lock: dict[str, object] = json.loads(raw)
+    return lock
+
+
+def history(repo: Path, specs: list[str], work: Path) -> list[dict[str, object]]:
     cache = work / "history-cache"
     rows = []
-    for rev in revs:
+    for spec in specs:
+        rev, python = split(spec)
         image = f"sdistreal-{rev[:8]}"
         env = snap_env(cache, image)
         remove_images(image)
@@ -92,91 +129,152 @@ def history(repo: Path, revs: list[str], work: Path) -> list[dict[str, object]]:
             ["git", "-C", str(repo), "log", "-1", "--format=%cs", rev],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
-        lock = json.loads(
-            subprocess.run(
-                ["git", "-C", str(repo), "show", f"{rev}:Pipfile.lock"],
-                capture_output=True,
-                check=True,
-            ).stdout  # fmt: skip
-        )
-        first = snap_build(repo, rev, env)
+        lock = lock_of(repo, rev)
+        meta = lock["_meta"]
+        assert isinstance(meta, dict)
+        default = lock["default"]
+        assert isinstance(default, dict)
+        first = snap_build(repo, spec, env)
         shown = record(repo, rev, env) if first["ok"] else ""
         remove_images(image)
-        second = snap_build(repo, rev, env)
-        third = snap_build(repo, rev, env)
+        second = snap_build(repo, spec, env)
+        third = snap_build(repo, spec, env)
         remove_images(image)
         rows.append(
             {
                 "revision": rev,
                 "date": date,
-                "python": lock["_meta"].get("requires", {}),
-                "packages": len(lock["default"]),
+                "python": meta.get("requires", {}),
+                "python_flag": python,
+                "packages": len(default),
                 "first": first,
                 "images_removed_caches_kept": second,
                 "images_present": third,
                 "show_image": shown,
             }
         )
-        print(json.dumps(rows[-1]["first"]), json.dumps(second), flush=True)
+        print(json.dumps(first), json.dumps(second), flush=True)
     return rows
 
 
-def seed_pair(repo: Path, rev: str, work: Path) -> dict[str, object]:
-    """The seed on the builder image against snap cold (empty cache) and warm (cache filled)."""
+def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]:
+    """snap and the seed on the builder image, alternating: cold, warm, same lock."""
+    rev, python_flag = split(spec)
     image = f"sdistseed-{rev[:8]}"
-    cache = work / "seed-snap-cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    env = snap_env(cache, image)
+    fill = work / "seed-fill-cache"
+    fill_env = snap_env(fill, image)
     remove_images(image)
-    cold = snap_build(repo, rev, env)
+    warmup = snap_build(repo, spec, fill_env)  # untimed: fills the cache the index is made of
+    if not warmup["ok"]:
+        raise BenchError(f"snap build {spec} failed: {warmup['error']}")
     remove_images(image)
-    warm = snap_build(repo, rev, env)
-    remove_images(image)
+    version = python_flag or _lock_python(lock_of(repo, rev))
+    abi = "cp" + version.replace(".", "")
+    target = ("--python-version", version, "--implementation", "cp", "--abi", abi)
 
-    # The seed's index: every file snap fetched (wheels, the sdists, their build
-    # dependencies) and pipenv with its dependencies for the builder's python.
     folder = work / "seed-index"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for artifact in (cache / "artifacts").glob("*/*"):
+    for artifact in (fill / "artifacts").glob("*/*"):
         shutil.copy(artifact, folder / artifact.name)
-
-    # pipenv 2025.0 is the last for python 3.9. pip evaluates dependency markers for the
-    # host's python (3.11), so what pipenv's dependencies need only below 3.11 is named.
+    # pip evaluates dependency markers for the host's python, so what pipenv's dependencies
+    # need only on older pythons is named.
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-         *PY_TARGET, *PLATFORMS, "--dest", str(folder), "pipenv<2025.1",
+         *target, *PLATFORMS, "--dest", str(folder), PIPENV.get(version, "pipenv"),
          "typing-extensions>=4.13.2", "tomli", "importlib-metadata", "zipp", "exceptiongroup"],
         check=True,
     )  # fmt: skip
     exe = index.ensure_pypiserver(work / "pypiserver-venv")
-    context = seed.export_context(repo, rev, work / "seed-context", "snap-base/python:3.9-build")
-    times = []
+    builder = f"snap-base/python:{version}-build"
+    context = seed.export_context(repo, rev, work / "seed-context", builder)
+    samples: dict[str, list[dict[str, object]]] = {
+        k: [] for k in ("snap_cold", "snap_warm", "snap_same_lock", "seed_cold", "seed_warm")
+    }
     with index.serve(folder, exe, work / "pypiserver.log") as server:
         build = seed.SeedBuild(server.url)
-        for _ in range(2):  # a failed build raises BenchError with its output
-            run = build.build(context, f"{image}-seed:cold", nocache=True)
-            times.append(round(run.seconds, 2))
-        pipenv_ran = seed.pipenv_ran(run)
-    subprocess.run(["docker", "rmi", "-f", f"{image}-seed:cold"], capture_output=True)
-    seed_cold = min(times)
+        cold_extra = {"PIP_INDEX_URL": server.url}  # snap's wheels from the seed's index too
+        for n in range(runs):
+            cache = work / f"snap-cold-{n}" / "cache"
+            remove_images(image)
+            samples["snap_cold"].append(snap_build(repo, spec, snap_env(cache, image, cold_extra)))
+            samples["seed_cold"].append(_seed(build, context, f"{image}-seed:cold", True))
+            remove_images(image)  # the wheel cache stays: the environment is made again
+            samples["snap_warm"].append(snap_build(repo, spec, snap_env(cache, image)))
+            # A new revision with the same lock: snap's app image removed, its environment
+            # image kept; the seed's layer cache kept, one app file changed.
+            _remove_app_images(image)
+            samples["snap_same_lock"].append(snap_build(repo, spec, snap_env(cache, image)))
+            (context / ".bench-run").write_text(f"{n}\n")
+            samples["seed_warm"].append(_seed(build, context, f"{image}-seed:warm", False))
+            shutil.rmtree(cache.parent, ignore_errors=True)
+            print(json.dumps({k: [s.get("seconds") for s in v] for k, v in samples.items()}))
+    remove_images(image)
+    subprocess.run(
+        ["docker", "rmi", "-f", f"{image}-seed:cold", f"{image}-seed:warm"], capture_output=True
+    )
+
+    def median(key: str) -> float:
+        values = [float(str(s["seconds"])) for s in samples[key] if s.get("ok")]
+        if not values:
+            raise BenchError(f"every {key} run failed: {samples[key]}")
+        return statistics.median(values)
+
+    seed_cold, seed_warm = median("seed_cold"), median("seed_warm")
     return {
         "revision": rev,
-        "snap_cold_empty_cache": cold,
-        "snap_warm_cache_filled_no_images": warm,
-        "seed_cold_runs": times,
-        "seed_pipenv_ran": pipenv_ran,
-        "ratio_cold": round(float(str(cold["seconds"])) / seed_cold, 3),
-        "ratio_warm": round(float(str(warm["seconds"])) / seed_cold, 3),
+        "python": version,
+        "runs": runs,
+        "samples": samples,
+        "medians": {k: median(k) for k in samples},
+        "ratio_cold": round(median("snap_cold") / seed_cold, 3),
+        "ratio_warm": round(median("snap_warm") / seed_cold, 3),
+        "ratio_same_lock_vs_seed_cold": round(median("snap_same_lock") / seed_cold, 3),
+        "ratio_same_lock_vs_seed_warm": round(median("snap_same_lock") / seed_warm, 3),
         "docker_env": CLASSIC_BUILDER,
+    }
+
+
+def _lock_python(lock: dict[str, object]) -> str:
+    meta = lock.get("_meta")
+    requires = meta.get("requires", {}) if isinstance(meta, dict) else {}
+    found = requires.get("python_version") or ".".join(
+        str(requires.get("python_full_version", "")).split(".")[:2]
+    )
+    if not found:
+        raise BenchError("the lock names no python: give the revision as REV@X.Y")
+    return str(found)
+
+
+def _remove_app_images(image: str) -> None:
+    out = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", image],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    if out:
+        subprocess.run(["docker", "rmi", "-f", *out], capture_output=True, check=False)
+
+
+def _seed(build: seed.SeedBuild, context: Path, tag: str, cold: bool) -> dict[str, object]:
+    try:
+        run: TimedRun = build.build(context, tag, nocache=cold)
+    except BenchError as e:
+        return {"ok": False, "error": str(e).strip().splitlines()[-1]}
+    sample = seed.sample(run)
+    return {
+        "ok": True,
+        "seconds": round(run.seconds, 2),
+        "pipenv_ran": seed.pipenv_ran(run),
+        "phases": {k: round(v, 2) for k, v in sample.phases.items()},
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.real_history", description=__doc__)
     parser.add_argument("--repo", type=Path, required=True)
-    parser.add_argument("--revs", default="")
-    parser.add_argument("--seed-rev", default="")
+    parser.add_argument("--revs", default="", help="REV or REV@X.Y, comma-separated")
+    parser.add_argument("--seed-rev", default="", help="REV or REV@X.Y")
+    parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--output", type=Path, default=Path("bench/real_history.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="snapbench-real-"))
@@ -185,7 +283,7 @@ def main() -> None:
         if args.revs:
             result["history"] = history(args.repo, args.revs.split(","), work)
         if args.seed_rev:
-            result["seed"] = seed_pair(args.repo, args.seed_rev, work)
+            result["seed"] = seed_pair(args.repo, args.seed_rev, work, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.output.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
