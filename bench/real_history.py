@@ -62,7 +62,8 @@ def snap_env(cache: Path, image: str, extra: dict[str, str] | None = None) -> di
         SNAP_STATE_DIR=str(cache.parent / "state"),
         SNAP_IMAGE=image,
         SNAP_BASE_IMAGE="snap-base/python:{python}",
-        SNAP_BUILDER_IMAGE="snap-base/python:{python}-build",
+        # The builder may be chosen from outside (e.g. the -build-full one).
+        SNAP_BUILDER_IMAGE=os.environ.get("SNAP_BUILDER_IMAGE", "snap-base/python:{python}-build"),
         **(extra or {}),
     )
 
@@ -88,7 +89,7 @@ def snap_build(repo: Path, spec: str, env: dict[str, str]) -> dict[str, object]:
     try:
         run = run_timed(argv, env=env)
     except BenchError as e:
-        return {"ok": False, "error": str(e).strip().splitlines()[-1]}
+        return {"ok": False, "error": " | ".join(str(e).strip().splitlines()[-4:])}
     err = "".join(line.text for line in run.lines if line.stream == "stderr")
     return {
         "ok": True,
@@ -161,6 +162,7 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
     """snap and the seed on the builder image, alternating: cold, warm, same lock."""
     rev, python_flag = split(spec)
     image = f"sdistseed-{rev[:8]}"
+    seed_image = f"seedside-{rev[:8]}"  # not matched by remove_images(image)
     fill = work / "seed-fill-cache"
     fill_env = snap_env(fill, image)
     remove_images(image)
@@ -198,7 +200,7 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
             cache = work / f"snap-cold-{n}" / "cache"
             remove_images(image)
             samples["snap_cold"].append(snap_build(repo, spec, snap_env(cache, image, cold_extra)))
-            samples["seed_cold"].append(_seed(build, context, f"{image}-seed:cold", True))
+            samples["seed_cold"].append(_seed(build, context, f"{seed_image}:cold", True))
             remove_images(image)  # the wheel cache stays: the environment is made again
             samples["snap_warm"].append(snap_build(repo, spec, snap_env(cache, image)))
             # A new revision with the same lock: snap's app image removed, its environment
@@ -206,12 +208,16 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
             _remove_app_images(image)
             samples["snap_same_lock"].append(snap_build(repo, spec, snap_env(cache, image)))
             (context / ".bench-run").write_text(f"{n}\n")
-            samples["seed_warm"].append(_seed(build, context, f"{image}-seed:warm", False))
+            samples["seed_warm"].append(_seed(build, context, f"{seed_image}:warm", False))
             shutil.rmtree(cache.parent, ignore_errors=True)
-            print(json.dumps({k: [s.get("seconds") for s in v] for k, v in samples.items()}))
+            print(
+                json.dumps(
+                    {k: [s.get("seconds", s.get("error")) for s in v] for k, v in samples.items()}
+                )
+            )
     remove_images(image)
     subprocess.run(
-        ["docker", "rmi", "-f", f"{image}-seed:cold", f"{image}-seed:warm"], capture_output=True
+        ["docker", "rmi", "-f", f"{seed_image}:cold", f"{seed_image}:warm"], capture_output=True
     )
 
     def median(key: str) -> float:
@@ -243,7 +249,7 @@ def _lock_python(lock: dict[str, object]) -> str:
     )
     if not found:
         raise BenchError("the lock names no python: give the revision as REV@X.Y")
-    return str(found)
+    return ".".join(str(found).split(".")[:2])  # some locks say "3.9.9" here
 
 
 def _remove_app_images(image: str) -> None:
@@ -259,7 +265,7 @@ def _seed(build: seed.SeedBuild, context: Path, tag: str, cold: bool) -> dict[st
     try:
         run: TimedRun = build.build(context, tag, nocache=cold)
     except BenchError as e:
-        return {"ok": False, "error": str(e).strip().splitlines()[-1]}
+        return {"ok": False, "error": " | ".join(str(e).strip().splitlines()[-4:])}
     sample = seed.sample(run)
     return {
         "ok": True,

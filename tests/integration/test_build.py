@@ -395,6 +395,25 @@ def test_the_installed_set_is_the_lock(
 
 
 @pytest.mark.docker
+def test_the_environment_is_one_layer_of_installed_files_over_the_base(builds: DemoBuilds) -> None:
+    # One install container committed once: no build stage, no wheel left under /snap,
+    # bytecode written for the installed packages, the base's own configuration kept.
+    env, base = inspect(builds.env("v1")), inspect(BASE)
+    assert env is not None and base is not None
+    assert env["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]
+    for key in ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Hostname"):
+        assert env["Config"].get(key) == base["Config"].get(key), key
+    assert run_in(builds.env("v1"), "ls", "/snap").returncode != 0
+    found = json_in(
+        builds.env("v1"),
+        "import json, flask, pathlib; d = pathlib.Path(flask.__file__).parent; "
+        "print(json.dumps({'py': len(list(d.glob('*.py'))), "
+        "'pyc': len(list(d.glob('__pycache__/*.cpython-311.pyc')))}))",
+    )
+    assert found["py"] > 5 and found["pyc"] == found["py"]
+
+
+@pytest.mark.docker
 def test_packages_whose_markers_do_not_hold_in_the_image_are_not_installed(
     builds: DemoBuilds, tmp_path: Path, platform: Platform
 ) -> None:
