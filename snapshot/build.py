@@ -67,6 +67,7 @@ from snapshot.wheelcache import Artifact, WheelCache
 
 if TYPE_CHECKING:
     from snapshot import sdists
+    from snapshot.adapters import index
     from snapshot.sdists import BuiltWheel
 
 # A build-only module (sdists, pip, the index, the closure check) is imported where a
@@ -405,6 +406,13 @@ class Builder:
         missing = [p for p in missing if p.name not in chosen]
         sdist_only: set[str] = set()
         if missing:
+            # Set aside up front what the index shows has no wheel: each one would cost
+            # pip another run over every missing package.
+            from snapshot import wheel_probe
+
+            sdist_only = wheel_probe.sdist_only(missing, target, self._indexes_or_none(builds))
+            missing = [p for p in missing if p.name not in sdist_only]
+        if missing:
             self.progress.step(
                 f"downloading {len(missing)} of {len(packages)} wheels for {target.label}"
             )
@@ -442,6 +450,15 @@ class Builder:
                 chosen[p.name] = built.wheel
         self.downloaded += builds.downloaded
         return chosen
+
+    @staticmethod
+    def _indexes_or_none(builds: sdists.SdistBuilds) -> list[index.Index]:
+        """The lock's indexes; none when they cannot be expanded (a missing credential
+        fails the build only if an sdist is really needed, as before)."""
+        try:
+            return builds.indexes
+        except BuildError:
+            return []
 
     def _sdist_builds(self, src: RevisionSource) -> sdists.SdistBuilds:
         from snapshot import sdists

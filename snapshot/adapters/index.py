@@ -185,6 +185,26 @@ def sdists(index: Index, name: str, version: str) -> list[IndexFile]:
     from packaging.utils import InvalidSdistFilename, parse_sdist_filename
     from packaging.version import InvalidVersion, Version
 
+    wanted = Version(version)
+    found = []
+    for f in listed(index, name):
+        if not f.filename.endswith(_SDIST_SUFFIXES):
+            continue
+        try:
+            sdist_name, sdist_version = parse_sdist_filename(f.filename)
+        except (InvalidSdistFilename, InvalidVersion):
+            continue
+        if sdist_name == name and sdist_version == wanted:
+            found.append(f)
+    return found
+
+
+def is_sdist(filename: str) -> bool:
+    return filename.endswith(_SDIST_SUFFIXES)
+
+
+def listed(index: Index, name: str) -> list[IndexFile]:
+    """Every file INDEX lists for NAME (normalised): [] when it has no such project."""
     page_url = index.url.rstrip("/") + f"/{name}/"
     try:
         with _open(_request(page_url, _ACCEPT)) as resp:
@@ -202,18 +222,7 @@ def sdists(index: Index, name: str, version: str) -> list[IndexFile]:
             f"the index {index.shown} is not reachable ({reason})",
             "Check the network and the lock's [[source]] URL",
         ) from e
-    wanted = Version(version)
-    found = []
-    for f in _files(page, ctype, base):
-        if not f.filename.endswith(_SDIST_SUFFIXES):
-            continue
-        try:
-            sdist_name, sdist_version = parse_sdist_filename(f.filename)
-        except (InvalidSdistFilename, InvalidVersion):
-            continue
-        if sdist_name == name and sdist_version == wanted:
-            found.append(f)
-    return found
+    return _files(page, ctype, base)
 
 
 def download(index: Index, f: IndexFile, dest: Path) -> tuple[Path, str]:
