@@ -564,10 +564,12 @@ class DockerEngine:
 
         One run and one commit instead of a build: no build context, no layer of the
         inputs, no second stage to copy the result out of."""
-        base = self.image(image)
-        if base is None:
-            raise DockerError(f"image {image} is not on this Docker host", "Build it first")
-        config = self._api.inspect_image(base.id).get("Config") or {}
+        try:
+            config = self._api.inspect_image(image).get("Config") or {}
+        except docker.errors.ImageNotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
         entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
         # The container's configuration becomes the image's: nothing of snap's own may be
         # in it (no label, no environment), and its command is put back to the image's.
@@ -576,7 +578,7 @@ class DockerEngine:
             restore.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
         try:
             created = self._api.create_container(
-                base.id,
+                image,
                 command=["/bin/sh", "-c", script] if not entrypoint else [script],
                 entrypoint=["/bin/sh", "-c"] if entrypoint else None,
                 name=name,
@@ -622,8 +624,7 @@ class DockerEngine:
                 ) from e
             raise explain(e) from e
         finally:
-            with contextlib.suppress(docker.errors.APIError, RequestsConnectionError):
-                self._api.remove_container(cid, force=True)
+            self.remove_container(cid)  # never raises: the error above, if any, stays
 
     def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of LABELS."""

@@ -35,6 +35,10 @@ def test_calls_into_a_hung_engine_name_the_call_and_the_configured_bound(
             )
             with pytest.raises(DockerError, match="did not answer `create container` within 1 s"):
                 engine.run_python("snap-base/python:3.11", "print(1)")
+            with pytest.raises(DockerError, match="did not answer `inspect image` within 1 s"):
+                engine.commit_run(
+                    "snap-base/python:3.11", [], "true", name="snaptest-x", what="x", changes=[]
+                )
             # Clean-ups give up quietly: they run after another error, or after success.
             engine.remove_container("f" * 64)
             engine.terminate("f" * 64)
@@ -56,6 +60,9 @@ def test_calls_into_an_engine_that_drops_the_connection_are_snap_errors(
                     "snap-base/python:3.11-build", [], ["true"], {}, output_dir="/out", timeout=5
                 ),
                 lambda: engine.run_command("snap-base/python:3.11", ["true"], user="0"),
+                lambda: engine.commit_run(
+                    "snap-base/python:3.11", [], "true", name="snaptest-x", what="x", changes=[]
+                ),
             ):
                 with pytest.raises(DockerError) as raised:
                     call()
