@@ -153,27 +153,35 @@ def engine_that_stops_answering(drop: bool = False) -> Iterator[str]:
 
 class PrivateEngine:
     """A Docker daemon of the test's own (data, exec root, pid file and unix socket under
-    ROOT, its own bridge), so it can be restarted freely: the shared engine never is."""
+    ROOT), so it can be restarted freely: the shared engine never is.
+
+    It runs in a network namespace of its own, NETNS, with its iptables rules on, as a
+    daemon on a normal host has them: Docker's embedded DNS (by which the proxy finds
+    the app's containers) needs its rules, and in a namespace of its own they cannot
+    touch the shared engine's. Its published ports are on that namespace's loopback, so
+    whatever talks to the app (snap, a client) runs there too: ``run``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.host = f"unix://{root}/docker.sock"
-        self.bridge = f"snapf{os.getpid() % 100000}"
+        self.netns = f"snapd{os.getpid() % 100000}"
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def enter(self) -> list[str]:
+        """The prefix that runs a program in the namespace. Not `ip netns exec`: that
+        also remounts /sys, and dockerd would find no cgroups there."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}"]
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
             [
+                *self.enter,
                 "dockerd",
                 f"--data-root={self.root}/data",
                 f"--exec-root={self.root}/exec",
                 f"--pidfile={self.root}/dockerd.pid",
                 f"--host={self.host}",
-                f"--bridge={self.bridge}",  # never "none": that deletes the host's docker0
-                "--iptables=false",
-                "--ip-masq=false",
-                # Its own networks (the app's, the proxy's) from a pool the shared engine
-                # never uses, so no two bridges on this host route the same subnet.
                 "--default-address-pool=base=10.199.0.0/16,size=24",
             ],
             stdout=(self.root / "dockerd.log").open("ab"),
@@ -196,6 +204,17 @@ class PrivateEngine:
                 self._proc.kill()
                 self._proc.wait(timeout=30)
             self._proc = None
+
+    def run(self, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """ARGV in the daemon's network namespace, with DOCKER_HOST naming it."""
+        return subprocess.run(
+            [*self.enter, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=os.environ | {"DOCKER_HOST": self.host},
+        )
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -222,11 +241,9 @@ def private_engine() -> Iterator[PrivateEngine]:
     # A short root: containerd's socket lives under it, and a unix socket path has 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="snapd-", dir="/tmp"))
     engine = PrivateEngine(root)
-    subnet = f"10.231.{os.getpid() % 200 + 20}.1/24"
-    _run("ip", "link", "add", engine.bridge, "type", "bridge")
+    _run("ip", "netns", "add", engine.netns)
     try:
-        _run("ip", "addr", "add", subnet, "dev", engine.bridge)
-        _run("ip", "link", "set", engine.bridge, "up")
+        _run("ip", "netns", "exec", engine.netns, "ip", "link", "set", "lo", "up")
         engine.start()
         try:
             yield engine
@@ -236,11 +253,12 @@ def private_engine() -> Iterator[PrivateEngine]:
             ids = engine.docker("ps", "-aq", check=False).stdout.split()
             if ids:
                 engine.docker("rm", "-f", *ids, check=False)
-            engine.stop()
-            # What a daemon that died left mounted under its root (its data root, layers).
-            mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-            for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
-                subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-            shutil.rmtree(root, ignore_errors=True)
     finally:
-        subprocess.run(["ip", "link", "del", engine.bridge], check=False, capture_output=True)
+        engine.stop()
+        # What a daemon that died left mounted under its root (its data root, layers).
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        # Its bridges and veths go with the namespace.
+        subprocess.run(["ip", "netns", "del", engine.netns], check=False, capture_output=True)
