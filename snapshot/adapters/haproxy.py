@@ -127,13 +127,16 @@ def render(
         # Re-resolved every half second, so a container that comes back with another
         # address is followed at once; a DNS answer that fails (the engine's DNS slow
         # under load, a container gone) keeps the last address for 30 s instead of
-        # taking the slot out: snap, not the DNS, decides which slots serve.
+        # taking the slot out: snap, not the DNS, decides which slots serve. An address
+        # the DNS no longer gives is dropped at once ("obsolete" 0 s, HAProxy's default):
+        # held for 30 s, it kept a container that came back at a new address (another
+        # container got its old one) unreachable for those 30 s.
         "    hold valid 1s",
         "    hold other 30s",
         "    hold refused 30s",
         "    hold nx 30s",
         "    hold timeout 30s",
-        "    hold obsolete 30s",
+        "    hold obsolete 0s",
         "    timeout resolve 500ms",
         "    timeout retry 500ms",
         "listen admin",

@@ -46,6 +46,11 @@ def snap_json(engine: PrivateEngine, app: App, *args: str) -> dict[str, Any]:
     return doc
 
 
+def address_of(engine: PrivateEngine, container: str, network: str) -> str:
+    networks = json.loads(engine.docker("inspect", container).stdout)[0]["NetworkSettings"]
+    return str(networks["Networks"][network]["IPAddress"])
+
+
 def test_after_a_daemon_restart_the_app_serves_again_and_status_agrees(
     app: App, base_image: str
 ) -> None:
@@ -72,7 +77,20 @@ def test_after_a_daemon_restart_the_app_serves_again_and_status_agrees(
             time.sleep(0.25)
         # Through the proxy, to wherever the app's container is now: the engine may give
         # it another address as the containers come back (seen here: 10.199.1.3 -> .2);
-        # the proxy resolves it by name.
+        # the proxy resolves it by name. One that changes while the proxy runs is
+        # followed too: the container leaves its network, another takes its address,
+        # and it comes back at a new one.
+        serving, network = first["serving"]["container"], f"snap-{app.name}"
+        old = address_of(engine, serving, network)
+        engine.docker("network", "disconnect", network, serving)
+        squatter = ("run", "-d", "--name", f"{app.name}-squat", "--network", network)
+        engine.docker(*squatter, base_image, "sleep", "300")
+        engine.docker("network", "connect", network, serving)
+        assert address_of(engine, serving, network) != old
+        deadline = time.monotonic() + 10
+        while not answers(engine, app.port):
+            assert time.monotonic() < deadline, "the proxy did not follow the new address"
+            time.sleep(0.25)
         status = snap_json(engine, app, "status")  # exit 0: serving, healthy, consistent
         assert status["running"]["deployment"] == 1 and status["mismatches"] == []
         assert status["healthy"] is True
