@@ -24,18 +24,14 @@ from dataclasses import dataclass, field
 
 from snapshot.adapters.docker import ContextFile, DockerEngine, write_context_tar
 from snapshot.adapters.gitrepo import GitRepository
-from snapshot.build import (
-    Builder,
-    RevisionSource,
-    label_instruction,
-    read_revision,
-    requirement_line,
-)
+from snapshot.app_image import label_instruction
+from snapshot.build import Builder, RevisionSource, read_revision
 from snapshot.config import Settings
 from snapshot.cross import default_command, mixed_image
 from snapshot.diff import diff_locks
 from snapshot.errors import GitError, LockError, NoLockChange
 from snapshot.labels import LABEL_LOCK_ID, LABEL_SYNTHETIC
+from snapshot.locked_wheels import requirement_line
 from snapshot.lockfile import LockFile, Package, parse_lock
 from snapshot.progress import Progress
 from snapshot.revision import Revision

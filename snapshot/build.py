@@ -2,42 +2,32 @@
 
 Two images, so one environment serves many revisions:
 
-* environment image ``<name>-env:<lock_id[:12]>``: the base image plus exactly the
-  locked default packages, installed by pip with ``--no-index --no-deps
-  --require-hashes`` from wheels copied into one container with no network, then
-  committed as one layer (the wheels deleted before the commit);
-* app image ``<name>:<rev[:12]>``: FROM the environment image, plus the app files of the
-  revision (from git objects, never the working tree), run as a non-root user.
+* environment image ``<name>-env:<lock_id[:12]>`` (env_image.py): the base image plus
+  exactly the locked default packages, from wheels gathered on the host
+  (locked_wheels.py; sdists built in the builder image, sdists.py), installed in one
+  container with no network and committed as one layer;
+* app image ``<name>:<rev[:12]>`` (app_image.py): FROM the environment image, plus the app
+  files of the revision (from git objects, never the working tree), run as a non-root user.
 
-Nothing is tagged until it is verified: a failed build leaves no tag behind.
+This module reads and checks the revision, picks the base image and its platform, and
+composes the two. Nothing is tagged until it is verified: a failed build leaves no tag.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from snapshot import __version__, appfiles
-from snapshot.adapters.docker import (
-    ContextFile,
-    DockerEngine,
-    ImageInfo,
-    dockerignore_patterns,
-    make_context,
-    parse_json_output,
-    write_context_tar,
-)
+from snapshot.adapters.docker import ContextFile, DockerEngine, ImageInfo, parse_json_output
 from snapshot.adapters.gitrepo import GitRepository
+from snapshot.app_image import build_app, build_own_dockerfile
 from snapshot.config import Settings
 from snapshot.errors import BuildError
-from snapshot.images import APP_UID, app_tag, env_tag, local_or_pulled
-from snapshot.install_script import INSTALL_SCRIPT
+from snapshot.images import app_tag, env_tag, local_or_pulled
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -51,12 +41,11 @@ from snapshot.labels import (
     LABEL_PYTHON,
     LABEL_REVISION,
     LABEL_RUN,
-    LABEL_SDIST_BUILDS,
     LABEL_SOURCE,
     LABEL_VERSION,
 )
 from snapshot.lockfile import LockFile, Package
-from snapshot.platform import INSTALLED_SCRIPT, PROBE_SCRIPT, TargetPlatform
+from snapshot.platform import PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
 from snapshot.pythons import PythonChoice, choose_python
 from snapshot.revision import CommitInfo, Revision
@@ -66,12 +55,12 @@ from snapshot.verify import gate
 from snapshot.wheelcache import Artifact, WheelCache
 
 if TYPE_CHECKING:
-    from snapshot import sdists
-    from snapshot.adapters import index
+    from snapshot.locked_wheels import SdistSetup
     from snapshot.sdists import BuiltWheel
 
-# A build-only module (sdists, pip, the index, the closure check) is imported where a
-# build needs it: a deploy of an image that exists never loads them (start-up time).
+# The environment side (env_image, locked_wheels: sdists, pip, the index, the closure
+# check) is imported where a build needs it: a deploy of an image that exists, or a
+# code-only build, never loads them (start-up time).
 
 log = logging.getLogger(__name__)
 
@@ -343,178 +332,57 @@ class Builder:
     # -- environment image -----------------------------------------------------------
 
     def _environment(self, src: RevisionSource) -> tuple[ImageInfo, bool]:
-        tag = env_tag(self.settings, src.lock.lock_id)
-        base, target = self._base(src)
-        existing = self.engine.image(tag)
-        if (
-            existing
-            and not self.nocache
-            and existing.labels.get(LABEL_LOCK_ID) == src.lock.lock_id
-            and existing.labels.get(LABEL_BASE_ID) == base.id
-        ):
-            self.progress.step(f"reusing environment {tag}")
-            return existing, True
-        packages = [p for p in src.lock.default if target.applies(p.markers)]
-        artifacts = self._artifacts(packages, target, src)
-        self.progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
-        base_ref = self.settings.base_image_for(src.python.version)
-        labels = self._labels(src, KIND_ENV, base)
-        if self.built:
-            from snapshot import sdists
+        from snapshot.env_image import environment_image
 
-            labels[LABEL_SDIST_BUILDS] = sdists.labels_json(self.built)
-        built = {b.name: b.wheel_sha256 for b in self.built}
-        image_id = self.engine.commit_run(
-            base.id,
-            env_inputs(packages, artifacts, built),
-            INSTALL_SCRIPT,
-            name=f"snap-env-install-{uuid.uuid4().hex[:12]}",
-            what=f"installing the lock of {src.label} on {base_ref}",
-            changes=[label_instruction(labels)],
-            on_output=self.progress.output,
+        base, target = self._base(src)
+        env = environment_image(
+            self.engine,
+            self.progress,
+            tag=env_tag(self.settings, src.lock.lock_id),
+            lock=src.lock,
+            label=src.label,
+            base=base,
+            base_ref=self.settings.base_image_for(src.python.version),
+            target=target,
+            labels=self._labels(src, KIND_ENV, base),
+            setup=self._sdist_setup(src),
+            cache=self.cache,
+            cache_dir=self.settings.cache_dir,
+            probe=self._probe,
+            nocache=self.nocache,
         )
-        self._check_installed(image_id, packages, target, src)
-        self.engine.tag(image_id, tag)
-        info = self.engine.image(tag)
-        assert info is not None
-        return info, False
+        if env.wheels is not None:
+            self.downloaded += env.wheels.downloaded
+            self.built.extend(env.wheels.built)
+        return env.info, env.reused
 
     def _artifacts(
         self, packages: list[Package], target: TargetPlatform, src: RevisionSource
     ) -> dict[str, Artifact]:
-        """One verified wheel per package: from the cache, downloaded, or built from its sdist."""
-        from snapshot.adapters import pip
+        from snapshot.locked_wheels import locked_wheels
 
-        tags = target.tags()
-        chosen: dict[str, Artifact] = {}
-        missing: list[Package] = []
-        for p in packages:
-            best = self._best(p, target, tags)
-            if best:
-                chosen[p.name] = best
-            else:
-                missing.append(p)
-        builds = self._sdist_builds(src)
-        for p in missing:
-            built = builds.cached(p, target)  # built before: no index is asked about it
-            if built is not None:
-                self.progress.step(
-                    f"reusing the wheel of {p.name} {built.version} built from its sdist"
-                )
-                self.built.append(built)
-                chosen[p.name] = built.wheel
-        missing = [p for p in missing if p.name not in chosen]
-        sdist_only: set[str] = set()
-        if missing:
-            # Set aside up front what the index shows has no wheel: each one would cost
-            # pip another run over every missing package.
-            from snapshot import wheel_probe
-
-            sdist_only = wheel_probe.sdist_only(missing, target, self._indexes_or_none(builds))
-            missing = [p for p in missing if p.name not in sdist_only]
-        if missing:
-            self.progress.step(
-                f"downloading {len(missing)} of {len(packages)} wheels for {target.label}"
-            )
-            with tempfile.TemporaryDirectory(prefix="snap-download-") as tmp:
-                files, without = pip.download_available(
-                    {p.name: requirement_line(p) for p in missing},
-                    Path(tmp),
-                    platforms=target.platforms,
-                    python_version=target.python_version,
-                    implementation="cp",
-                    abi=target.abi,
-                    platform_label=target.label,
-                    # Wheels come from pip's own configuration, as they always have (a
-                    # mirror there wins); sdists and build dependencies from the lock's.
-                )
-                sdist_only |= without
-                allowed = [h for p in missing for h in p.hashes]
-                for f in files:
-                    if self.cache.add(f, allowed):
-                        self.downloaded += 1
-            missing = [p for p in missing if p.name not in sdist_only]
-            for p in missing:
-                best = self._best(p, target, tags)
-                if best is None:
-                    raise BuildError(
-                        f"no wheel of {p.name} {p.pinned_version} matching the lock's hashes "
-                        f"for {target.label}",
-                        "Pin a version that publishes such a wheel",
-                    )
-                chosen[p.name] = best
-        for p in packages:
-            if p.name in sdist_only:
-                built = builds.build(p, target, self._probe)
-                self.built.append(built)
-                chosen[p.name] = built.wheel
-        self.downloaded += builds.downloaded
-        return chosen
-
-    @staticmethod
-    def _indexes_or_none(builds: sdists.SdistBuilds) -> list[index.Index]:
-        """The lock's indexes; none when they cannot be expanded (a missing credential
-        fails the build only if an sdist is really needed, as before)."""
-        try:
-            return builds.indexes
-        except BuildError:
-            return []
-
-    def _sdist_builds(self, src: RevisionSource) -> sdists.SdistBuilds:
-        from snapshot import sdists
-        from snapshot.adapters import index
-
-        return sdists.SdistBuilds(
-            self.engine,
-            self.cache,
-            self.settings.cache_dir,
-            self.progress,
-            sources=src.lock.sources,
-            environ=index.environment(),
-            builder_ref=self.settings.builder_image_for(src.python.version),
-            commit_date=src.commit.date,
+        wheels = locked_wheels(
+            packages,
+            target,
+            self._sdist_setup(src),
+            engine=self.engine,
+            cache=self.cache,
+            cache_dir=self.settings.cache_dir,
+            progress=self.progress,
+            probe=self._probe,
         )
+        self.downloaded += wheels.downloaded
+        self.built.extend(wheels.built)
+        return wheels.artifacts
 
-    def _best(self, p: Package, target: TargetPlatform, tags: list) -> Artifact | None:
-        ranked = []
-        for artifact in self.cache.find(p.sha256_hashes):
-            rank = target.wheel_rank(artifact.filename, tags)
-            if rank is not None:
-                ranked.append((rank, artifact.filename, artifact))
-        return min(ranked)[2] if ranked else None
+    def _sdist_setup(self, src: RevisionSource) -> SdistSetup:
+        from snapshot.locked_wheels import SdistSetup
 
-    def _check_installed(
-        self, image_id: str, packages: list[Package], target: TargetPlatform, src: RevisionSource
-    ) -> None:
-        """Run the image once: installed distributions must be exactly the lock (plus base)."""
-        self.progress.step("checking installed packages against the lock")
-        try:
-            report = parse_json_output(
-                self.engine.run_python(image_id, INSTALLED_SCRIPT), "the installed-set check"
-            )
-            installed = installed_map(report["dists"])
-            problems = installed_problems(installed, packages, target.base_dists)
-            unmet = [] if problems else unmet_dependencies(report, src.lock, packages, target)
-        except BuildError:
-            self.engine.remove_image(image_id)
-            raise
-        if problems:
-            self.engine.remove_image(image_id)
-            raise BuildError(
-                f"the environment built for {src.label} differs from its lock: "
-                + "; ".join(problems[:5]),
-                "Report this with `snap build --progress` output; nothing was tagged",
-            )
-        if unmet:
-            self.engine.remove_image(image_id)
-            more = f" (and {len(unmet) - 3} more)" if len(unmet) > 3 else ""
-            raise BuildError(
-                f"the lock of {src.label} is not closed under its dependencies: "
-                + "; ".join(unmet[:3])
-                + more,
-                "Add what is missing to the Pipfile or run `pipenv lock` again, and commit "
-                "both; nothing was tagged",
-            )
+        return SdistSetup(
+            src.lock.sources,
+            self.settings.builder_image_for(src.python.version),
+            src.commit.date,
+        )
 
     # -- app image -------------------------------------------------------------------
 
@@ -522,7 +390,6 @@ class Builder:
         self, src: RevisionSource, env: ImageInfo, extra_labels: dict[str, str] | None = None
     ) -> str:
         self.progress.step(f"adding the app files of {src.label}")
-        files = app_context(src.files)
         labels = (
             self._labels(src, KIND_APP, None)
             | {
@@ -533,155 +400,25 @@ class Builder:
             }
             | (extra_labels or {})
         )
-        dockerfile = app_dockerfile(
-            env.id, self.settings.port, self.settings.command_argv(), labels, self.settings.env
+        return build_app(
+            self.engine,
+            self.progress,
+            files=src.files,
+            env_id=env.id,
+            port=self.settings.port,
+            command=self.settings.command_argv(),
+            labels=labels,
+            env=self.settings.env,
+            nocache=self.nocache,
         )
-        files.append(ContextFile("Dockerfile", dockerfile.encode()))
-        with tempfile.TemporaryFile() as ctx:
-            write_context_tar(files, ctx)
-            return self.engine.build(
-                ctx,
-                dockerfile="Dockerfile",
-                network=False,
-                nocache=self.nocache,
-                on_output=self.progress.output,
-            )
 
     def _build_dockerfile(self, src: RevisionSource) -> str:
-        if not any(f.path == "Dockerfile" for f in src.files):
-            raise BuildError(
-                f'recipe = "dockerfile" but {src.label} has no Dockerfile'
-                + (f" in {self.settings.lock_dir}" if self.settings.lock_dir else ""),
-                'Commit one or use recipe = "snap"',
-            )
-        self.progress.step(f"building the Dockerfile of {src.label} (network allowed)")
-        ignore = next((f.data.decode() for f in src.files if f.path == ".dockerignore"), "")
-        files = make_context(src.files, ignore=dockerignore_patterns(ignore))
-        if not any(f.path == "Dockerfile" for f in files):
-            files.append(next(f for f in src.files if f.path == "Dockerfile"))
-        with tempfile.TemporaryFile() as ctx:
-            write_context_tar(files, ctx)
-            return self.engine.build(
-                ctx,
-                dockerfile="Dockerfile",
-                labels=self._labels(src, KIND_APP, None),
-                network=True,
-                nocache=self.nocache,
-                on_output=self.progress.output,
-            )
-
-
-def requirement_line(p: Package, built_sha256: str | None = None) -> str:
-    """P's pin with the lock's hashes, or for a wheel built from its sdist (whose hash the
-    lock cannot know) with that wheel's own, so pip still installs nothing unverified."""
-    hashes = [f"sha256:{built_sha256}"] if built_sha256 else p.sha256_hashes
-    return f"{p.name}=={p.pinned_version} " + " ".join(f"--hash={h}" for h in hashes)
-
-
-def env_inputs(
-    packages: list[Package],
-    artifacts: dict[str, Artifact],
-    built: dict[str, str] | None = None,  # name -> sha256 of the wheel built from its sdist
-) -> list[ContextFile]:
-    """The wheelhouse and requirements the install reads under /snap/ (then deletes)."""
-    built = built or {}
-    files = [
-        ContextFile(f"snap/wheels/{artifacts[p.name].filename}", source=artifacts[p.name].path)
-        for p in packages
-    ]
-    files.append(
-        ContextFile(
-            "snap/requirements.txt",
-            ("\n".join(requirement_line(p, built.get(p.name)) for p in packages) + "\n").encode(),
+        return build_own_dockerfile(
+            self.engine,
+            self.progress,
+            files=src.files,
+            label=src.label,
+            lock_dir=self.settings.lock_dir,
+            labels=self._labels(src, KIND_APP, None),
+            nocache=self.nocache,
         )
-    )
-    return files
-
-
-def label_instruction(labels: dict[str, str]) -> str:
-    """One LABEL instruction for all labels: the classic builder commits a layer per
-    instruction, and labels passed through the build API become one instruction each."""
-    pairs = " \\\n      ".join(
-        f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in sorted(labels.items())
-    )
-    return f"LABEL {pairs}"
-
-
-def app_context(files: list[ContextFile]) -> list[ContextFile]:
-    ignore = next((f.data.decode() for f in files if f.path == ".dockerignore"), "")
-    return make_context(files, ignore=dockerignore_patterns(ignore), prefix="app/")
-
-
-def app_dockerfile(
-    env_id: str,
-    port: int,
-    command: list[str],
-    labels: dict[str, str],
-    env: tuple[tuple[str, str], ...] = (),
-) -> str:
-    # Dependencies first (the environment image), then what is the same for every
-    # revision (cached), code last: a code-only commit rebuilds one small layer and the
-    # labels. The app runs as an unprivileged numeric user that cannot modify its code
-    # (COPY leaves the files owned by root).
-    return f"""\
-FROM {env_id}
-WORKDIR /app
-ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1{env_words(env)}
-EXPOSE {port}
-USER {APP_UID}:{APP_UID}
-CMD {json.dumps(command)}
-COPY app/ /app/
-{label_instruction(labels)}
-"""
-
-
-def env_words(env: tuple[tuple[str, str], ...]) -> str:
-    """[tool.snap.env] as more words of the ENV instruction (after snap's, so they win)."""
-    # ENV expands $NAME even inside double quotes: a literal $ is written \$.
-    return "".join(
-        f" {name}={json.dumps(value, ensure_ascii=False).replace('$', chr(92) + '$')}"
-        for name, value in env
-    )
-
-
-def installed_map(raw: dict[str, str]) -> dict[str, str]:
-    from packaging.utils import canonicalize_name
-
-    return {canonicalize_name(k): v for k, v in raw.items()}
-
-
-def unmet_dependencies(
-    report: dict[str, Any], lock: LockFile, packages: list[Package], target: TargetPlatform
-) -> list[str]:
-    """What the installed packages require and the image lacks, markers as in the image."""
-    from packaging.utils import canonicalize_name
-
-    from snapshot.closure import Installed, closure_problems
-
-    requires = report.get("requires") or {}
-    installed: dict[str, Installed] = {
-        canonicalize_name(name): Installed(str(version), tuple(map(str, requires.get(name, []))))
-        for name, version in report["dists"].items()
-    }
-    roots = [(p.name, p.extras) for p in packages]
-    installed_here = {p.name for p in packages}
-    excluded = {p.name: p.markers or "" for p in lock.default if p.name not in installed_here}
-    return closure_problems(installed, roots, [p.name for p in packages], target.markers, excluded)
-
-
-def installed_problems(
-    installed: dict[str, str], packages: list[Package], base: dict[str, str]
-) -> list[str]:
-    """Differences between what Python sees in the image and the lock (base excluded)."""
-    problems = []
-    wanted = {p.name: p.pinned_version for p in packages}
-    for name, version in sorted(wanted.items()):
-        got = installed.get(name)
-        if got is None:
-            problems.append(f"{name} {version} is not installed")
-        elif got != version:
-            problems.append(f"{name} is {got}, the lock says {version}")
-    for name, version in sorted(installed.items()):
-        if name not in wanted and base.get(name) != version:
-            problems.append(f"{name} {version} is installed but not in the lock")
-    return problems
