@@ -31,7 +31,7 @@ from snapshot.cross import default_command, mixed_image
 from snapshot.diff import diff_locks
 from snapshot.errors import GitError, LockError, NoLockChange
 from snapshot.labels import LABEL_LOCK_ID, LABEL_SYNTHETIC
-from snapshot.locked_wheels import requirement_line
+from snapshot.locked_wheels import Wheels, requirement_line
 from snapshot.lockfile import LockFile, Package, parse_lock
 from snapshot.progress import Progress
 from snapshot.revision import Revision
@@ -42,7 +42,6 @@ from snapshot.snapshots import (
     resolve_revision,
     revision_in_history,
 )
-from snapshot.wheelcache import Artifact
 
 KIND_REVISION = "revision"
 KIND_PACKAGES = "packages"
@@ -348,16 +347,19 @@ def synthetic_environment(
     base_env: str,
     installs: list[Package],
     removals: list[str],
-    wheels: dict[str, Artifact],
+    wheels: Wheels,
     what: str,
 ) -> str:
     """BASE_ENV plus INSTALLS (offline, --no-deps, hash-checked) minus REMOVALS; untagged."""
     files = [
-        ContextFile(f"wheels/{wheels[p.name].filename}", source=wheels[p.name].path)
+        ContextFile(
+            f"wheels/{wheels.artifacts[p.name].filename}", source=wheels.artifacts[p.name].path
+        )
         for p in installs
     ]
     files.append(ContextFile("wheels/.keep"))  # COPY needs the folder when nothing is added
-    lines = "\n".join(requirement_line(p) for p in installs) + "\n"
+    # A wheel built from its sdist has a hash the lock cannot know: pip checks its own.
+    lines = "\n".join(requirement_line(p, wheels.built_sha256(p.name)) for p in installs) + "\n"
     files.append(ContextFile("requirements.txt", lines.encode()))
     steps = ["set -e"]
     if removals:

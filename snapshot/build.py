@@ -52,11 +52,11 @@ from snapshot.revision import CommitInfo, Revision
 from snapshot.smoke import gate as smoke_gate
 from snapshot.snapshots import open_repository, read_pipfile_bytes, resolve_revision
 from snapshot.verify import gate
-from snapshot.wheelcache import Artifact, WheelCache
+from snapshot.wheelcache import WheelCache
 
 if TYPE_CHECKING:
-    from snapshot.locked_wheels import SdistSetup
-    from snapshot.sdists import BuiltWheel
+    from snapshot.env_image import EnvImage
+    from snapshot.locked_wheels import SdistSetup, Wheels
 
 # The environment side (env_image, locked_wheels: sdists, pip, the index, the closure
 # check) is imported where a build needs it: a deploy of an image that exists, or a
@@ -158,9 +158,11 @@ class Builder:
         self.progress = progress
         self.nocache = nocache
         self.smoke = smoke  # run the smoke check before tagging (run/cross/bisect: no)
+        # Nothing built for one environment is kept here for the next (cross and bisect
+        # build several in one process): what is reused is what the wheel cache holds,
+        # under the keys it checks (a wheel's sha256; for a wheel built from an sdist, the
+        # sdist's sha256, the builder image id and the build-dependency set).
         self.cache = WheelCache(settings.cache_dir)
-        self.downloaded = 0
-        self.built: list[BuiltWheel] = []
 
     def build(self, src: RevisionSource, started: float) -> BuildResult:
         tag = app_tag(self.settings, src.commit.sha)
@@ -169,34 +171,33 @@ class Builder:
             self.progress.step(f"{tag} already built for {src.label}")
             if self.smoke:
                 smoke_gate(self.engine, self.settings, existing.id, src.label, self.progress)
-            return self._result(src, existing.id, None, cached=True, env_cached=True, t0=started)
+            return self._result(src, existing.id, None, None, cached=True, t0=started)
         if existing:
             log.info("%s exists but its labels do not match %s; rebuilding", tag, src.label)
+        env: EnvImage | None = None
         if self.settings.recipe == "dockerfile":
             image_id = self._build_dockerfile(src)
-            env_image, env_cached = None, False
         else:
-            env_info, env_cached = self._environment(src)
-            env_image = env_tag(self.settings, src.lock.lock_id)
-            image_id = self._build_app(src, env_info)
+            env = self._environment(src)
+            image_id = self._build_app(src, env.info)
         if self.smoke:
             smoke_gate(self.engine, self.settings, image_id, src.label, self.progress)
         self.engine.tag(image_id, tag)
         self.progress.step(f"tagged {tag}")
-        return self._result(
-            src, image_id, env_image, cached=False, env_cached=env_cached, t0=started
-        )
+        env_image = env_tag(self.settings, src.lock.lock_id) if env else None
+        return self._result(src, image_id, env_image, env, cached=False, t0=started)
 
     def _result(
         self,
         src: RevisionSource,
         image_id: str,
         env_image: str | None,
+        env: EnvImage | None,  # what this build did for the environment (None: nothing)
         *,
         cached: bool,
-        env_cached: bool,
         t0: float,
     ) -> BuildResult:
+        built = env.wheels.built if env and env.wheels else ()
         if env_image is None and self.settings.recipe == "snap":
             tag = env_tag(self.settings, src.lock.lock_id)
             # A cache hit needs no environment image; report one only if it is still here.
@@ -208,11 +209,11 @@ class Builder:
             lock_id=src.lock.lock_id,
             revision=src.commit.sha,
             cached=cached,
-            env_cached=env_cached,
-            downloaded=self.downloaded,
+            env_cached=cached or (env is not None and env.reused),
+            downloaded=env.wheels.downloaded if env and env.wheels else 0,
             seconds=round(time.monotonic() - t0, 3),
-            sdist_built=sum(1 for b in self.built if b.built),
-            sdist_reused=sum(1 for b in self.built if not b.built),
+            sdist_built=sum(1 for b in built if b.built),
+            sdist_reused=sum(1 for b in built if not b.built),
         )
 
     def _proves(self, info: ImageInfo, src: RevisionSource) -> bool:
@@ -267,17 +268,29 @@ class Builder:
 
     def environment(self, src: RevisionSource) -> tuple[ImageInfo, bool]:
         """SRC's environment image (reused, or built) and whether it was reused."""
-        return self._environment(src)
+        env = self._environment(src)
+        return env.info, env.reused
 
     def platform(self, src: RevisionSource) -> TargetPlatform:
         return self._base(src)[1]
 
     def wheels(
         self, packages: list[Package], target: TargetPlatform, src: RevisionSource
-    ) -> dict[str, Artifact]:
+    ) -> Wheels:
         """A verified wheel per package of SRC's lock: from the cache, fetched on the host,
-        or built from its sdist."""
-        return self._artifacts(packages, target, src)
+        or built from its sdist (with the hashes of those built, which the lock lacks)."""
+        from snapshot.locked_wheels import locked_wheels
+
+        return locked_wheels(
+            packages,
+            target,
+            self._sdist_setup(src),
+            engine=self.engine,
+            cache=self.cache,
+            cache_dir=self.settings.cache_dir,
+            progress=self.progress,
+            probe=self._probe,
+        )
 
     def app_on(self, src: RevisionSource, env: ImageInfo, labels: dict[str, str]) -> str:
         """The app files of SRC on the environment ENV, untagged; LABELS added last."""
@@ -331,11 +344,11 @@ class Builder:
 
     # -- environment image -----------------------------------------------------------
 
-    def _environment(self, src: RevisionSource) -> tuple[ImageInfo, bool]:
+    def _environment(self, src: RevisionSource) -> EnvImage:
         from snapshot.env_image import environment_image
 
         base, target = self._base(src)
-        env = environment_image(
+        return environment_image(
             self.engine,
             self.progress,
             tag=env_tag(self.settings, src.lock.lock_id),
@@ -351,29 +364,6 @@ class Builder:
             probe=self._probe,
             nocache=self.nocache,
         )
-        if env.wheels is not None:
-            self.downloaded += env.wheels.downloaded
-            self.built.extend(env.wheels.built)
-        return env.info, env.reused
-
-    def _artifacts(
-        self, packages: list[Package], target: TargetPlatform, src: RevisionSource
-    ) -> dict[str, Artifact]:
-        from snapshot.locked_wheels import locked_wheels
-
-        wheels = locked_wheels(
-            packages,
-            target,
-            self._sdist_setup(src),
-            engine=self.engine,
-            cache=self.cache,
-            cache_dir=self.settings.cache_dir,
-            progress=self.progress,
-            probe=self._probe,
-        )
-        self.downloaded += wheels.downloaded
-        self.built.extend(wheels.built)
-        return wheels.artifacts
 
     def _sdist_setup(self, src: RevisionSource) -> SdistSetup:
         from snapshot.locked_wheels import SdistSetup

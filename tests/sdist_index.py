@@ -1,10 +1,12 @@
 """Tiny sdists made in the test, and a PEP 503 simple index serving them on 127.0.0.1.
 
 The packages are written as real sdists (``name-version/`` with PKG-INFO and a
-pyproject.toml or setup.py) with ``tarfile``; nothing of them runs on the host. The index
-is a plain ``http.server`` over a folder of ``simple/<name>/index.html`` pages whose links
-carry ``#sha256=`` fragments, as PyPI's do. It can require HTTP basic credentials, so a
-test can give them only through the lock's ``${VAR}`` source URL.
+pyproject.toml or setup.py) with ``tarfile`` or ``zipfile`` (tar.gz by default; zip, tar,
+tar.bz2, tar.xz too); nothing of them runs on the host. The index is a plain
+``http.server`` over a folder of ``simple/<name>/index.html`` pages whose links carry
+``#sha256=`` fragments, as PyPI's do (or none). It can require HTTP basic credentials, so
+a test can give them only through the lock's ``${VAR}`` source URL, and can serve https
+with a self-signed certificate made by ``openssl req``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import base64
 import hashlib
 import http.server
 import io
+import ssl
 import subprocess
 import sys
 import tarfile
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,18 +61,31 @@ PyMODINIT_FUNC PyInit_snaptest_cext(void) { return PyModule_Create(&module); }
 BROKEN_CEXT_SOURCE = "#error snaptest deliberate compiler failure\n"
 
 
-def make_sdist(name: str, version: str, files: Mapping[str, str]) -> tuple[str, bytes]:
-    """(file name, bytes) of an sdist of NAME holding FILES, deterministic."""
+# Archive formats pip reads as sdists, and the tarfile mode that writes each.
+TAR_MODES = {"tar.gz": "w:gz", "tgz": "w:gz", "tar": "w", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}
+
+
+def make_sdist(
+    name: str, version: str, files: Mapping[str, str], fmt: str = "tar.gz"
+) -> tuple[str, bytes]:
+    """(file name, bytes) of an sdist of NAME holding FILES, deterministic; FMT is "zip" or
+    one of TAR_MODES."""
     stem = f"{name.replace('-', '_')}-{version}"
     pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    members = sorted({"PKG-INFO": pkg_info, **files}.items())
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for path, text in sorted({"PKG-INFO": pkg_info, **files}.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{stem}/{path}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return f"{stem}.tar.gz", out.getvalue()
+    if fmt == "zip":
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for path, text in members:
+                z.writestr(zipfile.ZipInfo(f"{stem}/{path}", (1980, 1, 1, 0, 0, 0)), text)
+    else:
+        with tarfile.open(fileobj=out, mode=TAR_MODES[fmt], format=tarfile.PAX_FORMAT) as tar:
+            for path, text in members:
+                data = text.encode()
+                info = tarfile.TarInfo(f"{stem}/{path}")
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return f"{stem}.{fmt}", out.getvalue()
 
 
 def sha256(data: bytes) -> str:
@@ -97,19 +114,22 @@ class SimpleIndex:
     port: int = 0
     credentials: str | None = None  # "user:password" the server requires, if any
     requests: list[str] = field(default_factory=list)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/simple"
+        return f"{self.scheme}://127.0.0.1:{self.port}/simple"
 
-    def add(self, name: str, filename: str, data: bytes) -> None:
+    def add(self, name: str, filename: str, data: bytes, *, hashed: bool = True) -> None:
+        """Publish DATA as FILENAME of NAME; HASHED: its link carries ``#sha256=``."""
         files = self.root / "files"
         files.mkdir(parents=True, exist_ok=True)
         (files / filename).write_bytes(data)
         page = self.root / "simple" / name / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
         links = page.read_text() if page.exists() else ""
-        links += f'<a href="../../files/{filename}#sha256={sha256(data)}">{filename}</a>\n'
+        fragment = f"#sha256={sha256(data)}" if hashed else ""
+        links += f'<a href="../../files/{filename}{fragment}">{filename}</a>\n'
         page.write_text(links)
 
     def add_wheel(self, path: Path) -> None:
@@ -119,9 +139,22 @@ class SimpleIndex:
         self.add(str(name), path.name, path.read_bytes())
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1, signed by itself, made by ``openssl req``."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def serve(index: SimpleIndex) -> Iterator[SimpleIndex]:
-    """Serve INDEX on 127.0.0.1 (a port the OS picks) for the duration of the block."""
+def serve(index: SimpleIndex, tls: tuple[Path, Path] | None = None) -> Iterator[SimpleIndex]:
+    """Serve INDEX on 127.0.0.1 (a port the OS picks) for the duration of the block; with
+    TLS (certificate, key), over https."""
     expected = (
         "Basic " + base64.b64encode(index.credentials.encode()).decode()
         if index.credentials
@@ -145,6 +178,11 @@ def serve(index: SimpleIndex) -> Iterator[SimpleIndex]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        index.scheme = "https"
     index.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
