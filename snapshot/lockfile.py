@@ -297,7 +297,9 @@ def _sources(raw: Any, where: str) -> tuple[Source, ...]:
             raise _grammar_error(where, "source name", name, "", "letters, digits, . _ -")
         if not isinstance(url, str):
             raise _grammar_error(where, "source url", url, f" for {name!r}", "not a string")
-        sources.append(Source(name=name, url=url, verify_ssl=bool(s.get("verify_ssl"))))
+        # pipenv verifies a source that does not say (``source.get("verify_ssl", True)``).
+        verify = bool(s.get("verify_ssl", True))
+        sources.append(Source(name=name, url=url, verify_ssl=verify))
     return tuple(sources)
 
 

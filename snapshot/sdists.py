@@ -231,30 +231,34 @@ class SdistBuilds:
                 "Add the index as a [[source]] in the Pipfile and re-lock",
             )
         allowed = {h.split(":", 1)[1] for h in p.sha256_hashes}
-        seen = []
+        # Every sdist of the pinned version is a candidate (a .zip beside the .tar.gz, a
+        # second upload): the lock may hash any of them. Files the index says match come
+        # first, then those it gives no hash for; the bytes are checked in every case.
+        refused: list[tuple[index.Index, index.IndexFile, str]] = []
         for idx in index.for_package(self.indexes, p.index):
             files = index.sdists(idx, p.name, version)
-            seen += [(idx, f) for f in files]
-            # A file the index says matches the lock first; the bytes are checked anyway.
-            files.sort(key=lambda f: f.sha256 not in allowed)
-            if not files:
-                continue
-            f = files[0]
-            self.progress.step(f"downloading the sdist {f.filename} from {idx.shown}")
-            with tempfile.TemporaryDirectory(prefix="snap-sdist-") as tmp:
-                path, digest = index.download(idx, f, Path(tmp))
-                if digest not in allowed:
-                    raise BuildError(
-                        f"the sdist {f.filename} of {p.name} {version} from {idx.shown} has "
-                        f"sha256 {short_id(digest)}…, which the lock does not list; "
-                        "nothing was built",
-                        "Check that the index serves the file that was locked; re-lock "
-                        "only if the change is expected",
-                    )
-                stored = self.cache.add(path, [digest])
-            assert stored is not None
-            self.downloaded += 1
-            return stored
+            files.sort(key=lambda f: (f.sha256 not in allowed, f.sha256 is not None))
+            for f in files:
+                self.progress.step(f"downloading the sdist {f.filename} from {idx.shown}")
+                with tempfile.TemporaryDirectory(prefix="snap-sdist-") as tmp:
+                    path, digest = index.download(idx, f, Path(tmp))
+                    if digest not in allowed:
+                        refused.append((idx, f, digest))
+                        continue
+                    stored = self.cache.add(path, [digest])
+                assert stored is not None
+                self.downloaded += 1
+                return stored
+        if refused:
+            idx, f, digest = refused[0]
+            more = f" (nor any of its {len(refused) - 1} other sdists)" if len(refused) > 1 else ""
+            raise BuildError(
+                f"the sdist {f.filename} of {p.name} {version} from {idx.shown} has "
+                f"sha256 {short_id(digest)}…, which the lock does not list{more}; "
+                "nothing was built",
+                "Check that the index serves the file that was locked; re-lock "
+                "only if the change is expected",
+            )
         shown = ", ".join(i.shown for i in self.indexes)
         raise BuildError(
             f"no wheel of {p.name} {version} for the target and no sdist of it on {shown}",
@@ -283,6 +287,7 @@ class SdistBuilds:
                     implementation="cp",
                     abi=target.abi,
                     indexes=[i.url for i in self.indexes],
+                    trusted_hosts=[i.trusted_host for i in self.indexes if i.trusted_host],
                     # What pip's build isolation would have picked when the lock was made:
                     # today's setuptools may no longer build a 2019 setup.py.
                     uploaded_before=self.commit_date,
@@ -409,7 +414,8 @@ class SdistBuilds:
             )
         ((name, data),) = wheels.items()
         return BuiltWheel(
-            p.name, version, sdist.filename, sdist.sha256, self._store(folder, name, data, deps),
+            p.name, version, sdist.filename, sdist.sha256,
+            store_built(folder, name, data, deps, f"{p.name} {version}"),
             self.builder_ref, builder.id, tuple(deps), built=True,
         )  # fmt: skip
 
@@ -424,8 +430,19 @@ class SdistBuilds:
         shutil.rmtree(folder, ignore_errors=True)  # absent, partial or tampered: build again
         return None
 
-    def _store(self, folder: Path, name: str, data: bytes, deps: Sequence[BuildDep]) -> Artifact:
-        digest = hashlib.sha256(data).hexdigest()
+
+def store_built(
+    folder: Path, name: str, data: bytes, deps: Sequence[BuildDep], what: str
+) -> Artifact:
+    """Put the wheel NAME (DATA), built from WHAT's sdist, at FOLDER with its record.
+
+    It is written into a staging folder beside FOLDER and renamed into place, so a crash
+    never leaves a partial entry; the staging folder goes whatever happens (a full disk,
+    a cache directory that cannot be written), and that fault is one line.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    staging: Path | None = None
+    try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder.parent))
         (staging / name).write_bytes(data)
@@ -434,7 +451,17 @@ class SdistBuilds:
         (staging / "record.json").write_text(json.dumps(record, indent=1))
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
-        return Artifact(digest, folder / name)
+        staging = None
+    except OSError as e:
+        raise BuildError(
+            f"storing the wheel built from the sdist of {what} in {folder.parent} failed "
+            f"({e.strerror or e}); nothing was tagged",
+            "Free space or fix the permissions of snap's cache directory, then build again",
+        ) from e
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return Artifact(digest, folder / name)
 
 
 _MISSING_DEP = re.compile(

@@ -253,6 +253,7 @@ def download_with_dependencies(
     implementation: str,
     abi: str,
     indexes: Sequence[str] = (),
+    trusted_hosts: Sequence[str] = (),
     uploaded_before: str | None = None,
 ) -> list[Path]:
     """Resolve REQUIREMENTS and their dependencies to wheels for the target, into DEST.
@@ -261,6 +262,8 @@ def download_with_dependencies(
     host so the builder needs no network. Unavailable names the requirement pip gave up on.
     UPLOADED_BEFORE (an ISO date) keeps to files published before it, where the index says
     when a file was published and pip knows the option; elsewhere it is not applied.
+    TRUSTED_HOSTS (``host[:port]`` of sources with ``verify_ssl = false``) are passed as
+    pipenv passes them, ``--trusted-host`` each (a host name holds no credential).
     """
     cmd = [
         sys.executable, "-m", "pip", "download",
@@ -274,6 +277,8 @@ def download_with_dependencies(
     ]  # fmt: skip
     for p in platforms:
         cmd += ["--platform", p]
+    for host in trusted_hosts:
+        cmd += ["--trusted-host", host]
     dated = [*cmd, "--uploaded-prior-to", uploaded_before] if uploaded_before else cmd
     proc = subprocess.run(dated, capture_output=True, text=True, env=index_environment(indexes))
     if proc.returncode != 0 and _UNDATED.search(proc.stderr + proc.stdout):

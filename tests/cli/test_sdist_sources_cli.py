@@ -28,10 +28,11 @@ from sdist_index import (
     SimpleIndex,
     build_backend_wheels,
     make_sdist,
+    self_signed_certificate,
     serve,
     sha256,
 )
-from test_build_cli import docker, labels, local_tags, remove_images, unique_name
+from test_build_cli import assert_error, docker, labels, local_tags, remove_images, unique_name
 
 from snapshot.adapters.gitrepo import commit_files, init_repository
 from snapshot.adapters.pipenv import pipfile_hash
@@ -147,3 +148,73 @@ def test_cross_builds_each_environment_with_only_its_own_sdist_builds(
     for side, expected in (("old", "0.1.0\n"), ("new", "0.2.0\n")):
         out = docker("run", "--rm", "--network", "none", envs[side], "python3", "-c", version)
         assert out.stdout == expected
+
+
+@pytest.fixture(scope="module")
+def https_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleIndex]:
+    """An https index with a self-signed certificate whose links carry no hashes."""
+    root = tmp_path_factory.mktemp("https-index")
+    idx = SimpleIndex(root / "served")
+    for name, (filename, data) in ((ZIPPY, ZIPPY_TAR), (ZIPPY, ZIPPY_ZIP), (BZ, BZ_SDIST)):
+        idx.add(name, filename, data, hashed=False)
+    for wheel in build_backend_wheels(shared_cache_dir()):
+        idx.add(wheel.name.split("-")[0], wheel.name, wheel.read_bytes(), hashed=False)
+    with serve(idx, tls=self_signed_certificate(root)):
+        yield idx
+
+
+@pytest.fixture
+def wheels_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """pip's own index (for wheels): an empty one, so every package goes to its sdist."""
+    with serve(SimpleIndex(tmp_path / "empty")) as empty:
+        use_only_index(monkeypatch, empty.url)
+        yield
+
+
+SDIST_PINS = {
+    ZIPPY: ("0.1.0", [sha256(ZIPPY_ZIP[1])]),  # the lock hashes the .zip, not the .tar.gz
+    BZ: ("0.1.0", [sha256(BZ_SDIST[1])]),
+}
+
+
+@pytest.mark.docker
+def test_every_sdist_file_and_format_is_tried_from_a_source_that_does_not_verify(
+    image: str, snap: Snap, tmp_path: Path, https_index: SimpleIndex, wheels_nowhere: None
+) -> None:
+    repo = tmp_path / "repo"
+    commit_lock(repo, https_index.url, SDIST_PINS, "v1", verify_ssl=False)
+
+    result = snap("--repo", repo, "build")
+
+    assert result.exit_code == 0, result.stderr
+    fetched = [ln for ln in result.stderr.splitlines() if "downloading the sdist" in ln]
+    assert fetched == [
+        f"snap: downloading the sdist {name} from {https_index.url}"
+        for name in (BZ_SDIST[0], ZIPPY_TAR[0], ZIPPY_ZIP[0])
+    ]
+    [env] = env_images(image)
+    record = sdist_builds(env)
+    assert (record[ZIPPY]["sdist"], record[BZ]["sdist"]) == (ZIPPY_ZIP[0], BZ_SDIST[0])
+    assert record[ZIPPY]["sdist_sha256"] == sha256(ZIPPY_ZIP[1])
+    script = "import snaptest_zippy as z, snaptest_bz as b; print(z.NAME, b.NAME)"
+    out = docker("run", "--rm", "--network", "none", env, "python3", "-c", script)
+    assert out.stdout == f"{ZIPPY} {BZ}\n"
+
+
+@pytest.mark.docker
+def test_a_source_that_verifies_refuses_a_self_signed_certificate(
+    image: str, snap: Snap, tmp_path: Path, https_index: SimpleIndex, wheels_nowhere: None
+) -> None:
+    repo = tmp_path / "repo"
+    commit_lock(repo, https_index.url, SDIST_PINS, "v1", verify_ssl=True)
+
+    result = snap("--repo", repo, "build", "--quiet")
+
+    assert_error(
+        result,
+        f"Error: the TLS certificate of the index {https_index.url} does not verify "
+        f"(self-signed certificate) for {BZ}. Install the index's CA certificate, or set "
+        "verify_ssl = false on its [[source]] (Pipfile, then re-lock) if you trust that "
+        "host.\n",
+    )
+    assert local_tags(image) == set()

@@ -188,3 +188,21 @@ def test_old_pips_own_failure_lines_are_not_taken_for_the_cause() -> None:
     assert build_failure(PKG, "b", log).what == (
         "building cext 1.0 from its sdist failed in b: src/ext.c:10:2: error: 'foo' undeclared"
     )
+
+
+def test_storing_a_built_wheel_that_fails_leaves_no_staging_folder(tmp_path: Path) -> None:
+    from snapshot.sdists import store_built
+
+    builds = tmp_path / "sdist-builds"
+    builds.mkdir()
+    folder = builds / "key"
+    folder.write_text("a regular file where the entry's folder goes")  # rename fails
+
+    with pytest.raises(BuildError) as e:
+        store_built(folder, "cext-1.0-cp311-cp311-linux_x86_64.whl", b"wheel", [], "cext 1.0")
+
+    assert e.value.what == (
+        f"storing the wheel built from the sdist of cext 1.0 in {builds} failed "
+        "(Not a directory); nothing was tagged"
+    )
+    assert sorted(p.name for p in builds.iterdir()) == ["key"]  # no .incoming-* left
