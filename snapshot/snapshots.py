@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import InvalidLock, LockError
-from snapshot.lockfile import LockFile, parse_lock, size_error
+from snapshot.lockfile import LockFile, LockParser, parse_lock, size_error
 from snapshot.revision import CommitInfo, Revision, short_id
 from snapshot.summary_cache import LockSummary, LockSummaryCache
 
@@ -75,9 +75,9 @@ def revision_in_history(commit: CommitInfo, tags: dict[str, list[str]]) -> Revis
     return Revision.named(commit, None, tags.get(commit.sha, ()))
 
 
-def summarize(data: bytes, where: str) -> LockSummary:
+def summarize(data: bytes, where: str, parser: LockParser | None = None) -> LockSummary:
     try:
-        lock = parse_lock(data, where)
+        lock = (parser or LockParser()).parse(data, where)
     except LockError as e:
         reason = e.short if isinstance(e, InvalidLock) else None
         return LockSummary(lock_id=None, python=None, packages=None, error=e.message, reason=reason)
@@ -120,8 +120,9 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
                     cache.put(blob, summaries[blob])
                 else:
                     missing.append(blob)
+        parser = LockParser()  # the locks of one history share most entries
         for blob, data in repo.read_blobs(missing).items():
-            summaries[blob] = summarize(data, _HERE)
+            summaries[blob] = summarize(data, _HERE, parser)
             cache.put(blob, summaries[blob])
         snapshots = []
         for change, blob in zip(changes, blobs, strict=True):
