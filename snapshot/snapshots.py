@@ -121,7 +121,7 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
                 else:
                     missing.append(blob)
         parser = LockParser()  # the locks of one history share most entries
-        for blob, data in repo.read_blobs(missing).items():
+        for blob, data in repo.iter_blobs(missing):  # parsed as git reads the next
             summaries[blob] = summarize(data, _HERE, parser)
             cache.put(blob, summaries[blob])
         snapshots = []

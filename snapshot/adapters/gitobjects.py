@@ -1,7 +1,8 @@
 """Reading git objects: blob ids, sizes and bytes, one at a time or in one batch.
 
-Single reads go through the repository's persistent ``cat-file`` processes; ``read_blobs``
-reads any number of blobs in one ``git cat-file --batch`` run. In a partial clone a blob
+Single reads go through the repository's persistent ``cat-file`` processes; ``iter_blobs``
+(and ``read_blobs``) read any number of blobs in one ``git cat-file --batch`` run, handed
+over as git reads them. In a partial clone a blob
 the clone lacks is fetched from the promisor remote first (exactly the objects asked for),
 else named in a GitError with what to run; nothing is ever read from the working tree.
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from snapshot.adapters.gitprocess import Git, GitCommandError, last_line, run
+from snapshot.adapters.gitprocess import Git, GitCommandError, Streamed, last_line
 from snapshot.errors import GitError
 from snapshot.revision import short_id
 
@@ -78,28 +79,37 @@ class Objects:
 
     def read_blobs(self, blob_ids: Iterable[str]) -> dict[str, bytes]:
         """Bytes of every blob in BLOB_IDS, by id, from one ``git cat-file --batch`` run."""
+        return dict(self.iter_blobs(blob_ids))
+
+    def iter_blobs(self, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(id, bytes) of every blob in BLOB_IDS (each once, in order) as git reads them,
+        from one ``git cat-file --batch`` run: work on one overlaps git reading the next."""
         wanted = list(dict.fromkeys(blob_ids))
         if not wanted:
-            return {}
+            return
         requests = "".join(f"{b}\n" for b in wanted).encode()
+        batch = Streamed(["git", "cat-file", "--batch"], self.root, requests)
         try:
-            out = run(["git", "cat-file", "--batch"], self.root, stdin=requests)
+            for blob in wanted:
+                header = batch.out.readline()
+                if not header:  # git stopped early: its status and stderr say why
+                    batch.finish()
+                fields = header.split()
+                if len(fields) != 3:  # "<id> missing"
+                    batch.abort()
+                    raise GitError(
+                        f"object {short_id(blob)} is not in this clone's objects",
+                        "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
+                    )
+                size = int(fields[2])
+                data = batch.out.read(size + 1)[:-1]  # the contents, then a newline
+                yield blob, data
+            batch.finish()
         except GitCommandError as e:
             raise GitError(f"git cat-file failed: {last_line(e)}", "Check the repository") from e
-        blobs: dict[str, bytes] = {}
-        at = 0
-        for blob in wanted:
-            end = out.index(b"\n", at)
-            fields = out[at:end].split()
-            if len(fields) != 3:  # "<id> missing"
-                raise GitError(
-                    f"object {short_id(blob)} is not in this clone's objects",
-                    "Run `git fetch --refetch origin` (or `git fetch --unshallow`), then retry",
-                )
-            size = int(fields[2])
-            blobs[blob] = out[end + 1 : end + 1 + size]
-            at = end + 1 + size + 1
-        return blobs
+        except BaseException:
+            batch.abort()
+            raise
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """Bytes of PATH at commit SHA from the object store, or None when absent."""

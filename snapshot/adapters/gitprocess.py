@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -30,13 +31,107 @@ class GitCommandError(Exception):
 
 
 def run(argv: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
-    """ARGV's stdout; a GitCommandError when it exits non-zero."""
-    done = subprocess.run(
-        argv, cwd=cwd, input=stdin, capture_output=True, env={**os.environ, **ENV}
+    """ARGV's stdout; a GitCommandError when it exits non-zero.
+
+    stdout is read whole in this thread while two helpers feed stdin and drain stderr:
+    one large read instead of ``communicate``'s poll and 32 KiB reads, which cost a
+    third of the time of reading a long history's locks (70 MB) from ``cat-file``.
+    """
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **ENV},
     )
-    if done.returncode != 0:
-        raise GitCommandError(argv, done.returncode, done.stderr.decode(errors="replace").strip())
-    return done.stdout
+    errors: list[bytes] = []
+    helpers = [threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)]
+    if stdin is not None:
+        helpers.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
+    for helper in helpers:
+        helper.start()
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    proc.stdout.close()  # type: ignore[union-attr]
+    for helper in helpers:
+        helper.join()
+    status = proc.wait()
+    if status != 0:
+        raise GitCommandError(argv, status, b"".join(errors).decode(errors="replace").strip())
+    return out
+
+
+class Streamed:
+    """ARGV running with its stdout read as it comes (``out``), STDIN fed and stderr
+    drained by helper threads. The pipe is enlarged (Linux allows 1 MiB) so that git
+    runs ahead of a reader that works on each object it reads: the two overlap on two
+    cores instead of taking turns at 64 KiB."""
+
+    PIPE_BYTES = 1 << 20
+
+    def __init__(self, argv: list[str], cwd: Path, stdin: bytes) -> None:
+        self.argv = argv
+        self._proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **ENV},
+        )
+        self.out: IO[bytes] = self._proc.stdout  # type: ignore[assignment]
+        _enlarge(self.out)
+        self._errors: list[bytes] = []
+        self._helpers = [
+            threading.Thread(target=_drain, args=(self._proc.stderr, self._errors), daemon=True),
+            threading.Thread(target=_feed, args=(self._proc.stdin, stdin), daemon=True),
+        ]
+        for helper in self._helpers:
+            helper.start()
+
+    def finish(self) -> bytes:
+        """What git wrote after the reader's last read; a GitCommandError if it failed."""
+        rest = self.out.read()
+        self._wait()
+        status = self._proc.returncode
+        if status != 0:
+            stderr = b"".join(self._errors).decode(errors="replace").strip()
+            raise GitCommandError(self.argv, status, stderr)
+        return rest
+
+    def abort(self) -> None:
+        """Stop git (the reader gives up: nobody reads the rest) and wait for it."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._wait()
+
+    def _wait(self) -> None:
+        self.out.close()
+        for helper in self._helpers:
+            helper.join()
+        self._proc.wait()
+
+
+def _enlarge(pipe: IO[bytes]) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, Streamed.PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):  # not Linux, or above its limit: slower
+        pass
+
+
+def _drain(stream: IO[bytes], into: list[bytes]) -> None:
+    into.append(stream.read())
+    stream.close()
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+        stream.close()
+    except BrokenPipeError:  # git exited early; its status and stderr say why
+        pass
 
 
 def last_line(e: GitCommandError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -369,3 +370,43 @@ def test_read_blobs_is_git_cat_file(merged: History):
         assert data.decode() == git(merged.path, "cat-file", "blob", blob)
     with pytest.raises(GitError, match="^object 0{12} is not in this clone.s objects"):
         merged.repo.read_blobs(["0" * 40])
+
+
+def cat_file_processes(repo: Path) -> list[str]:
+    """Running `git cat-file` processes working in REPO (read from /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:  # gone, or not ours to read
+            continue
+        if b"cat-file" in cmdline and cwd == str(repo.resolve()):
+            found.append(proc.name)
+    return found
+
+
+def test_iter_blobs_hands_over_each_blob_in_order_as_git_reads_it(merged: History):
+    ids = [c.blob for c in merged.repo.changes_of("Pipfile.lock") if c.blob]
+    assert len(set(ids)) >= 2
+
+    got = list(merged.repo.iter_blobs([*ids, ids[0]]))
+
+    assert [blob for blob, _ in got] == list(dict.fromkeys(ids))
+    assert all(data == merged.repo.read_blob(blob) for blob, data in got)
+    merged.repo.close()  # the persistent cat-file processes read_blob started
+    assert cat_file_processes(merged.path) == []
+
+
+def test_iter_blobs_stopped_early_or_missing_leaves_no_git_running(merged: History):
+    ids = [c.blob for c in merged.repo.changes_of("Pipfile.lock") if c.blob]
+
+    for _blob, _data in merged.repo.iter_blobs(ids):
+        break  # the reader gives up: git is stopped, not left writing
+    seen = []
+    with pytest.raises(GitError, match="^object 0{12} is not in this clone.s objects"):
+        for blob, _data in merged.repo.iter_blobs([ids[0], "0" * 40, ids[-1]]):
+            seen.append(blob)
+
+    assert seen == [ids[0]]
+    assert cat_file_processes(merged.path) == []
