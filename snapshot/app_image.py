@@ -21,6 +21,7 @@ from snapshot.adapters.docker import (
 from snapshot.errors import BuildError
 from snapshot.images import APP_UID
 from snapshot.progress import Progress
+from snapshot.smoke import context_digest
 
 
 def build_app(
@@ -34,20 +35,24 @@ def build_app(
     labels: dict[str, str],
     env: tuple[tuple[str, str], ...],
     nocache: bool,
-) -> str:
-    """FILES (the revision's app files) on the environment image ENV_ID; the image id."""
+) -> tuple[str, str]:
+    """FILES (the revision's app files) on the environment image ENV_ID: the image id,
+    and the digest of its exact inputs (``smoke.context_digest``)."""
     context = app_context(files)
     dockerfile = app_dockerfile(env_id, port, command, labels, env)
     context.append(ContextFile("Dockerfile", dockerfile.encode()))
     with tempfile.TemporaryFile() as ctx:
         write_context_tar(context, ctx)
-        return engine.build(
+        ctx.seek(0)
+        inputs = context_digest(ctx)
+        image_id = engine.build(
             ctx,
             dockerfile="Dockerfile",
             network=False,
             nocache=nocache,
             on_output=progress.output,
         )
+        return image_id, inputs
 
 
 def build_own_dockerfile(

@@ -163,8 +163,10 @@ class Builder:
         # under the keys it checks (a wheel's sha256; for a wheel built from an sdist, the
         # sdist's sha256, the builder image id and the build-dependency set).
         self.cache = WheelCache(settings.cache_dir)
+        self.inputs: str | None = None  # the app context's digest (the smoke check's record)
 
     def build(self, src: RevisionSource, started: float) -> BuildResult:
+        self.inputs = None
         tag = app_tag(self.settings, src.commit.sha)
         existing = self.engine.image(tag)
         if existing and not self.nocache and self._proves(existing, src):
@@ -181,7 +183,9 @@ class Builder:
             env = self._environment(src)
             image_id = self._build_app(src, env.info)
         if self.smoke:
-            smoke_gate(self.engine, self.settings, image_id, src.label, self.progress)
+            smoke_gate(
+                self.engine, self.settings, image_id, src.label, self.progress, inputs=self.inputs
+            )
         self.engine.tag(image_id, tag)
         self.progress.step(f"tagged {tag}")
         env_image = env_tag(self.settings, src.lock.lock_id) if env else None
@@ -390,7 +394,7 @@ class Builder:
             }
             | (extra_labels or {})
         )
-        return build_app(
+        image_id, inputs = build_app(
             self.engine,
             self.progress,
             files=src.files,
@@ -401,6 +405,8 @@ class Builder:
             env=self.settings.env,
             nocache=self.nocache,
         )
+        self.inputs = None if self.nocache else inputs
+        return image_id
 
     def _build_dockerfile(self, src: RevisionSource) -> str:
         return build_own_dockerfile(

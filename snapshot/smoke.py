@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from snapshot.adapters.docker import CommandRun, DockerEngine
 from snapshot.config import Settings
@@ -92,19 +93,43 @@ def _record(settings: Settings, image_id: str, argv: Sequence[str]) -> Path:
     return settings.cache_dir / "smoke-passed" / key
 
 
+def context_digest(context: BinaryIO) -> str:
+    """sha256 of a build context, read to its end and rewound: an app image's inputs.
+
+    snap's app context is a deterministic tar (sorted, mtime 0) holding the Dockerfile,
+    whose FROM names the environment image by id and whose other lines are the image's
+    config and labels; so equal digests mean an image of the same files, environment and
+    config, built again (the classic builder gives it another id: its layers carry the
+    time they were committed)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: context.read(1 << 20), b""):
+        digest.update(chunk)
+    context.seek(0)
+    return f"inputs:{digest.hexdigest()}"
+
+
 def gate(
-    engine: DockerEngine, settings: Settings, image_id: str, label: str, progress: Progress
+    engine: DockerEngine,
+    settings: Settings,
+    image_id: str,
+    label: str,
+    progress: Progress,
+    *,
+    inputs: str | None = None,
 ) -> None:
     """The build gate: BuildError with the check's last line when it fails.
 
     A pass is remembered per image id (ids name immutable content), so an image reused
-    from the cache is checked once, not at every deploy.
+    from the cache is checked once, not at every deploy; and per INPUTS (``context_digest``)
+    when given, so an image rebuilt from exactly the inputs of one that passed (after a
+    prune, in CI) is not checked again. A failure is never remembered.
     """
     argv = smoke_command(settings)
     if argv is None:
         return
-    record = _record(settings, image_id, argv)
-    if record.exists():
+    records = [_record(settings, key, argv) for key in (image_id, inputs) if key]
+    if any(record.exists() for record in records):
+        _remember(records)
         return
     what = describe(settings, argv)
     progress.step(f"smoke check: {what} (no network, as user {APP_USER})")
@@ -114,5 +139,10 @@ def gate(
             f"{label} failed its smoke check ({what}, exit {result.exit_code}): {result.cause}",
             'Fix the code or its lock; [tool.snap] smoke = "" turns the check off',
         )
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.touch()
+    _remember(records)
+
+
+def _remember(records: list[Path]) -> None:
+    for record in records:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.touch()
