@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
-from snapshot.errors import InvalidLock, LockError
-from snapshot.lockfile import LockFile, LockParser, parse_lock, size_error
+from snapshot.errors import LockError
+from snapshot.lock_summaries import summarize_blobs
+from snapshot.lockfile import LockFile, parse_lock, size_error
 from snapshot.revision import CommitInfo, Revision, short_id
 from snapshot.summary_cache import LockSummary, LockSummaryCache
 
@@ -75,17 +76,6 @@ def revision_in_history(commit: CommitInfo, tags: dict[str, list[str]]) -> Revis
     return Revision.named(commit, None, tags.get(commit.sha, ()))
 
 
-def summarize(data: bytes, where: str, parser: LockParser | None = None) -> LockSummary:
-    try:
-        lock = (parser or LockParser()).parse(data, where)
-    except LockError as e:
-        reason = e.short if isinstance(e, InvalidLock) else None
-        return LockSummary(lock_id=None, python=None, packages=None, error=e.message, reason=reason)
-    return LockSummary(
-        lock_id=lock.lock_id, python=lock.python, packages=len(lock.default), error=None
-    )
-
-
 def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotList:
     """Every snapshot, newest first; WITH_IMAGES asks Docker which ones are built."""
     images: dict[str, str] = {}
@@ -105,25 +95,25 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
         # stored error names no place; it is named per commit below. What the cache
         # lacks is read in one pass over git's objects.
         summaries: dict[str, LockSummary] = {}
-        missing = []
+        missing: dict[str, int] = {}  # blob -> size
         for blob in blobs:
             if blob is not None and blob not in summaries:
                 cached = cache.get(blob)
                 if cached is not None:
                     summaries[blob] = cached
                     continue
-                too_large = size_error(repo.blob_size(blob), _HERE)
+                size = repo.blob_size(blob)
+                too_large = size_error(size, _HERE)
                 if too_large:  # never read: its size is in the object's header
                     summaries[blob] = LockSummary(
                         None, None, None, too_large.message, too_large.short
                     )
                     cache.put(blob, summaries[blob])
                 else:
-                    missing.append(blob)
-        parser = LockParser()  # the locks of one history share most entries
-        for blob, data in repo.iter_blobs(missing):  # parsed as git reads the next
-            summaries[blob] = summarize(data, _HERE, parser)
-            cache.put(blob, summaries[blob])
+                    missing[blob] = size
+        for blob, summary in summarize_blobs(repo, missing, _HERE).items():
+            summaries[blob] = summary
+            cache.put(blob, summary)
         snapshots = []
         for change, blob in zip(changes, blobs, strict=True):
             commit = change.commit
