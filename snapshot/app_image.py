@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import tempfile
 
-from snapshot.adapters.docker import (
+from snapshot.adapters.build_context import (
     ContextFile,
-    DockerEngine,
     dockerignore_patterns,
     make_context,
     write_context_tar,
 )
+from snapshot.adapters.docker import DockerEngine
 from snapshot.errors import BuildError
 from snapshot.images import APP_UID
 from snapshot.progress import Progress

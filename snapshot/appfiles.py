@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from snapshot.adapters.docker import dockerignore_patterns, pattern_matcher
+from snapshot.adapters.build_context import dockerignore_patterns, pattern_matcher
 from snapshot.adapters.gitrepo import GitRepository, TreeEntry, TreeFile
 from snapshot.config import Settings
 from snapshot.revision import Revision

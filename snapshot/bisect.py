@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from snapshot.adapters.docker import ContextFile, DockerEngine, write_context_tar
+from snapshot.adapters.build_context import ContextFile, write_context_tar
+from snapshot.adapters.docker import DockerEngine
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.app_image import label_instruction
 from snapshot.build import Builder, RevisionSource, read_revision

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from snapshot import __version__, appfiles
-from snapshot.adapters.docker import ContextFile, DockerEngine, ImageInfo, parse_json_output
+from snapshot.adapters.build_context import ContextFile, parse_json_output
+from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.app_image import build_app, build_own_dockerfile
 from snapshot.config import Settings

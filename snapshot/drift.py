@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from snapshot.adapters.docker import parse_json_output
+from snapshot.adapters.build_context import parse_json_output
 from snapshot.config import Settings
 from snapshot.errors import ConfigError, DeployError
 from snapshot.images import APP_USER

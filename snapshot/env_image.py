@@ -16,12 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from snapshot import sdists
-from snapshot.adapters.docker import (
-    ContextFile,
-    DockerEngine,
-    ImageInfo,
-    parse_json_output,
-)
+from snapshot.adapters.build_context import ContextFile, parse_json_output
+from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.app_image import label_instruction
 from snapshot.closure import Installed, closure_problems
 from snapshot.errors import BuildError

@@ -1,5 +1,9 @@
 """The only module that talks to the Docker engine (through the Docker SDK for Python).
 
+Its parts live beside it: engine_errors.py (how the engine is reached, how its
+failures read), engine_records.py (image and container records), build_context.py (the
+build context tar).
+
 It speaks snap's terms (image info, build, run a probe, tag) and hands no SDK object
 upward. Engine failures leave as ``DockerError`` with what to do; build failures as
 ``BuildError``. Every error names the engine it tried (``DOCKER_HOST`` or the socket),
@@ -14,21 +18,36 @@ import io
 import json
 import logging
 import math
-import os
 import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, Self
 
 import docker
 import docker.errors
-from docker.utils.build import PatternMatcher
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout, Timeout
 
+from snapshot.adapters.build_context import ContextFile, write_context_tar
+from snapshot.adapters.engine_errors import (
+    BUILD_TIMEOUT,
+    CALL_TIMEOUT,
+    CLEAN_UP_FAILURES,
+    PING_TIMEOUT,
+    EngineTimeout,
+    _NamedCalls,
+    explain,
+)
+from snapshot.adapters.engine_records import (
+    BuilderRun,
+    CommandRun,
+    ContainerInfo,
+    ImageInfo,
+    _container_info,
+    _environment,
+    _image_info,
+)
 from snapshot.errors import BuildError, CommandNotFound, DockerError, PortInUse
 from snapshot.labels import LABEL_BUILDER, LABEL_COMMAND, LABEL_PROBE
 from snapshot.revision import short_id, short_image_id
@@ -37,133 +56,6 @@ log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str], None]
 
-DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK goes when DOCKER_HOST is not set
-CALL_TIMEOUT = 60.0  # seconds an engine call may take to answer (config: docker_timeout)
-PING_TIMEOUT = 10.0  # the first call (the API version): bounded shorter than the rest
-BUILD_TIMEOUT = 600.0  # seconds a build may go without a line of output
-
-
-def engine_address() -> str:
-    """What the SDK tries, as a user would set it: DOCKER_HOST, or the default socket."""
-    host = os.environ.get("DOCKER_HOST")
-    return f"DOCKER_HOST={host}" if host else f"{DEFAULT_SOCKET} (DOCKER_HOST is not set)"
-
-
-class EngineTimeout(DockerError):
-    """The engine accepted the call and did not answer in time."""
-
-    def __init__(self, call: str, seconds: float) -> None:
-        super().__init__(
-            f"the Docker engine at {engine_address()} did not answer `{call}` within {seconds:g} s",
-            "Check that dockerd is healthy (`docker info`), then retry",
-        )
-
-
-class _NamedCalls:
-    """The SDK's API client, whose calls end in EngineTimeout naming the call."""
-
-    def __init__(self, api: Any) -> None:
-        self._api = api
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._api, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return attr(*args, **kwargs)
-            except Timeout as e:
-                seconds = kwargs.get("timeout") or self._api.timeout
-                raise EngineTimeout(name.replace("_", " "), seconds) from e
-
-        return call
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: str
-    tags: tuple[str, ...]
-    labels: dict[str, str]
-    created: int = 0  # unix time
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    id: str
-    name: str
-    image: str  # the reference it was created from
-    image_id: str
-    labels: dict[str, str]
-    state: str  # created | running | restarting | exited | dead ...
-    exit_code: int | None
-    started_at: str | None
-    host_port: int | None  # where its app port is published on the host (once started)
-    network_of: str | None = None  # the container whose network namespace it joins
-    published: dict[int, int] = field(default_factory=dict)  # container port -> host port
-    addresses: dict[str, str] = field(default_factory=dict)  # network name -> its IP there
-    restarts: bool = False  # it has a restart policy (snap gives one once it serves)
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-
-@dataclass(frozen=True)
-class CommandRun:
-    """How a command run in a throw-away container ended."""
-
-    exit_code: int
-    tail: tuple[str, ...]  # its last lines of output (stdout and stderr together)
-
-    @property
-    def last_line(self) -> str:
-        return self.tail[-1] if self.tail else ""
-
-
-def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
-    state = attrs.get("State") or {}
-    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    host_port = None
-    published: dict[int, int] = {}
-    for key, bindings in ports.items():
-        for binding in bindings or ():
-            if binding.get("HostPort"):
-                host_port = host_port or int(binding["HostPort"])
-                published[int(str(key).split("/")[0])] = int(binding["HostPort"])
-                break
-    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    addresses = {n: v.get("IPAddress") for n, v in networks.items() if v and v.get("IPAddress")}
-    started = state.get("StartedAt")
-    mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
-    policy = str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "")
-    return ContainerInfo(
-        id=attrs["Id"],
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        image=(attrs.get("Config") or {}).get("Image", ""),
-        image_id=attrs.get("Image", ""),
-        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-        state=state.get("Status", "unknown"),
-        exit_code=state.get("ExitCode"),
-        started_at=_seconds_precision(started),
-        host_port=host_port,
-        network_of=mode.split(":", 1)[1] if mode.startswith("container:") else None,
-        published=published,
-        addresses=addresses,
-        restarts=policy not in ("", "no"),
-    )
-
-
-def _environment(attrs: Mapping[str, Any]) -> dict[str, str]:
-    """NAME -> value of a container's or an image's configured environment."""
-    pairs = (attrs.get("Config") or {}).get("Env") or []
-    return dict(str(p).partition("=")[::2] for p in pairs)
-
-
-# A clean-up that fails (the engine refused, went away or hung) is logged, never raised:
-# it must not hide the error that led to it, nor fail a command that already succeeded.
-CLEAN_UP_FAILURES = (docker.errors.APIError, RequestsConnectionError, Timeout, DockerError)
-
 
 def _remove_quietly(container: Any) -> None:
     """Remove a throw-away container of the SDK's high-level client, best effort."""
@@ -171,54 +63,6 @@ def _remove_quietly(container: Any) -> None:
         container.remove(force=True)
     except CLEAN_UP_FAILURES as e:
         log.debug("could not remove container %s: %s", short_id(container.id), e)
-
-
-def explain(e: Exception, call: str = "", seconds: float = CALL_TIMEOUT) -> DockerError:
-    """An engine failure as snap's DockerError (the swarm adapter shares it); a timeout
-    names CALL and the bound it had, SECONDS."""
-    text = str(e)
-    if isinstance(e, Timeout) and not isinstance(e, RequestsConnectionError):
-        return EngineTimeout(call or "a call", seconds)
-    if "Permission denied" in text or isinstance(e, PermissionError):
-        return DockerError(
-            f"permission denied on the Docker socket at {engine_address()}",
-            "Add your user to the docker group (then log in again) or run as root",
-        )
-    if (
-        "No such file or directory" in text
-        or "Connection refused" in text
-        or isinstance(e, RequestsConnectionError)
-    ):
-        return DockerError(
-            f"the Docker engine at {engine_address()} is not reachable (is dockerd running?)",
-            "Check that dockerd listens there, or unset DOCKER_HOST"
-            if os.environ.get("DOCKER_HOST")
-            else "Start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
-        )
-    return DockerError(
-        f"the Docker engine at {engine_address()} failed: "
-        f"{text.splitlines()[0] if text else repr(e)}",
-        "Check `docker info` and the engine's log, then retry",
-    )
-
-
-def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
-    """From an image inspect (labels under Config) or an image-list entry (labels on top)."""
-    labels = (attrs.get("Config") or {}).get("Labels") if "Config" in attrs else attrs.get("Labels")
-    created = attrs.get("Created", 0)
-    return ImageInfo(
-        id=attrs["Id"],
-        tags=tuple(t for t in attrs.get("RepoTags") or () if t != "<none>:<none>"),
-        labels=dict(labels or {}),
-        created=created if isinstance(created, int) else 0,  # inspect gives a date string
-    )
-
-
-def _seconds_precision(stamp: str | None) -> str | None:
-    """Docker's RFC 3339 nanosecond stamp as 2026-01-31T12:00:00Z; None for 'never'."""
-    if not stamp or stamp.startswith("0001-"):
-        return None
-    return stamp.split(".")[0].removesuffix("Z") + "Z"
 
 
 class DockerEngine:
@@ -919,82 +763,3 @@ class DockerEngine:
         if not image_id:
             raise BuildError("docker build finished without an image id", "Retry with --progress")
         return str(image_id)
-
-
-@dataclass(frozen=True)
-class BuilderRun:
-    exit_code: int
-    log: list[str]
-    outputs: dict[str, bytes]
-
-
-@dataclass(frozen=True)
-class ContextFile:
-    """A file of a build context: bytes in memory, or a file on disk (large wheels)."""
-
-    path: str
-    data: bytes = b""
-    mode: int = 0o644
-    source: Path | None = None
-
-
-def dockerignore_patterns(text: str) -> list[str]:
-    """Patterns of a .dockerignore file (comments and blanks dropped)."""
-    patterns = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            patterns.append(line)
-    return patterns
-
-
-def pattern_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
-    """Docker's own .dockerignore matcher (``**``, ``!`` exceptions, directory prefixes) for
-    PATTERNS, as a test of one relative path."""
-    matcher = PatternMatcher(list(patterns))
-    return lambda path: bool(patterns) and bool(matcher.matches(path))  # type: ignore[arg-type]
-
-
-def make_context(
-    files: list[ContextFile], *, ignore: list[str] | None = None, prefix: str = ""
-) -> list[ContextFile]:
-    """FILES minus those .dockerignore patterns exclude (Docker's own matcher), under PREFIX."""
-    matcher = PatternMatcher(ignore or [])
-    kept = []
-    for f in files:
-        if ignore and matcher.matches(f.path):  # type: ignore[arg-type]  # takes str too
-            continue
-        kept.append(ContextFile(f"{prefix}{f.path}", f.data, f.mode, f.source))
-    return kept
-
-
-def write_context_tar(files: list[ContextFile], out: BinaryIO) -> None:
-    """A deterministic tar (sorted, mtime 0, root-owned) so identical inputs hit the cache."""
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for f in sorted(files, key=lambda f: f.path):
-            info = tarfile.TarInfo(f.path)
-            info.mode = 0o755 if f.mode & 0o111 else 0o644
-            info.mtime = 0
-            if f.mode & 0o170000 == 0o120000:  # git stores a symlink as its target's text
-                info.type = tarfile.SYMTYPE
-                info.linkname = f.data.decode()
-                info.mode = 0o777
-                tar.addfile(info)
-            elif f.source is not None:
-                info.size = f.source.stat().st_size
-                with f.source.open("rb") as src:
-                    tar.addfile(info, src)
-            else:
-                info.size = len(f.data)
-                tar.addfile(info, io.BytesIO(f.data))
-    out.seek(0)
-
-
-def parse_json_output(text: str, what: str) -> Any:
-    try:
-        return json.loads(text.strip().splitlines()[-1])
-    except (ValueError, IndexError) as e:
-        raise BuildError(
-            f"{what} printed no JSON: {text[-200:]!r}",
-            "Check that the image's python3 is a working CPython 3",
-        ) from e

@@ -21,7 +21,8 @@ import docker.types
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from snapshot.adapters.docker import BUILD_TIMEOUT, DockerEngine, explain
+from snapshot.adapters.docker import DockerEngine
+from snapshot.adapters.engine_errors import BUILD_TIMEOUT, explain
 from snapshot.errors import DeployError, DockerError, SnapError
 
 log = logging.getLogger(__name__)
