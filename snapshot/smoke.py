@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shlex
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from snapshot.config import Settings
 from snapshot.errors import BuildError
 from snapshot.images import APP_USER
 from snapshot.progress import Progress
+
+log = logging.getLogger(__name__)
 
 # "module:attribute" as gunicorn and uvicorn take it (a factory call "create_app()" too).
 _APP_OBJECT = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):([A-Za-z_]\w*)(\(.*\))?$")
@@ -143,6 +146,17 @@ def gate(
 
 
 def _remember(records: list[Path]) -> None:
+    """Note a pass. Only a saving: a cache directory that cannot take the note (read-only,
+    full, a file in its way) costs the next build a check, never this build its tag."""
     for record in records:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.touch()
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.touch()
+        except OSError as e:
+            log.warning(
+                "could not note the passed smoke check under %s (%s): the next build of "
+                "this image checks it again",
+                record.parent,
+                e.strerror or e,
+            )
+            return
