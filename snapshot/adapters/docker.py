@@ -34,6 +34,7 @@ from snapshot.adapters.engine_errors import (
     BUILD_TIMEOUT,
     CALL_TIMEOUT,
     CLEAN_UP_FAILURES,
+    ENGINE_FAILURES,
     PING_TIMEOUT,
     EngineTimeout,
     _NamedCalls,
@@ -135,10 +136,13 @@ class DockerEngine:
         try:
             with self._patient(BUILD_TIMEOUT):
                 self._client.images.pull(ref)
-        except (docker.errors.APIError, docker.errors.DockerException, ReadTimeout) as e:
+        except ENGINE_FAILURES as e:  # the engine, its registry or the way to them
+            refused = isinstance(e, docker.errors.DockerException)
+            reason = (
+                str(e).splitlines()[0][:160] if refused else explain(e, "pull", BUILD_TIMEOUT).what
+            )
             raise DockerError(
-                f"{ref} is not on this Docker host and could not be pulled "
-                f"({str(e).splitlines()[0][:160]})",
+                f"{ref} is not on this Docker host and could not be pulled ({reason})",
                 "Check the name, and that the engine reaches a registry that has it",
             ) from e
         info = self.image(ref)
@@ -173,7 +177,7 @@ class DockerEngine:
         the wheels — would stay behind."""
         try:
             found = self._api.images(all=True, filters={"label": label})
-        except (docker.errors.APIError, RequestsConnectionError) as e:
+        except CLEAN_UP_FAILURES as e:
             log.debug("could not list %s images: %s", label, e)
             return
         untagged = [
@@ -184,7 +188,7 @@ class DockerEngine:
                 self._api.remove_image(image["Id"], force=False)
             except docker.errors.NotFound:
                 pass  # already gone with a child removed before it
-            except docker.errors.APIError as e:
+            except CLEAN_UP_FAILURES as e:
                 log.debug("could not remove image %s: %s", short_image_id(image["Id"]), e)
 
     # -- containers ------------------------------------------------------------------
@@ -698,7 +702,7 @@ class DockerEngine:
     def log_tail(self, container_id: str, lines: int = 20) -> list[str]:
         try:
             raw = self._api.logs(container_id, stdout=True, stderr=True, tail=lines)
-        except (docker.errors.APIError, RequestsConnectionError):
+        except CLEAN_UP_FAILURES:  # best effort: it only adds lines to another error
             return []
         return [line for line in raw.decode(errors="replace").splitlines() if line.strip()]
 

@@ -61,7 +61,11 @@ class _NamedCalls:
 
 # A clean-up that fails (the engine refused, went away or hung) is logged, never raised:
 # it must not hide the error that led to it, nor fail a command that already succeeded.
-CLEAN_UP_FAILURES = (docker.errors.APIError, RequestsConnectionError, Timeout, DockerError)
+CLEAN_UP_FAILURES = (docker.errors.DockerException, RequestsConnectionError, Timeout, DockerError)
+
+# What any call into the SDK can raise for a fault of the engine or of the way to it: each
+# adapter catches these and hands them to explain() (with the call's name when it can).
+ENGINE_FAILURES = (docker.errors.DockerException, RequestsConnectionError, Timeout)
 
 
 def explain(e: Exception, call: str = "", seconds: float = CALL_TIMEOUT) -> DockerError:

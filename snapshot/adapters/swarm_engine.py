@@ -18,11 +18,9 @@ from typing import Any
 import docker
 import docker.errors
 import docker.types
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ReadTimeout
 
 from snapshot.adapters.docker import DockerEngine
-from snapshot.adapters.engine_errors import BUILD_TIMEOUT, explain
+from snapshot.adapters.engine_errors import BUILD_TIMEOUT, ENGINE_FAILURES, explain
 from snapshot.errors import DeployError, DockerError, SnapError
 
 log = logging.getLogger(__name__)
@@ -32,7 +30,7 @@ TASK_FAILED_STATES = ("failed", "rejected", "orphaned")
 RESTART_DELAY = 1.0
 
 # What the SDK and requests raise when the engine refuses or cannot be reached.
-_ENGINE_ERRORS = (docker.errors.DockerException, RequestsConnectionError, ReadTimeout)
+_ENGINE_ERRORS = ENGINE_FAILURES
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,24 @@ def test_calls_into_an_engine_that_drops_the_connection_are_snap_errors(
             engine.remove_container("f" * 64)
             engine.terminate("f" * 64)
             engine.remove_network("snap-nothing")
+
+
+def test_a_pull_and_the_best_effort_calls_of_a_dropping_engine_never_leak_requests_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with engine_that_stops_answering(drop=True) as host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+        with DockerEngine(timeout=1) as engine:
+            # The pull goes through the SDK's high-level client: a dropped connection
+            # there was once a raw requests ConnectionError.
+            with pytest.raises(DockerError) as raised:
+                engine.pull("snaptest-nowhere:v1")
+            assert str(raised.value) == (
+                "snaptest-nowhere:v1 is not on this Docker host and could not be pulled "
+                f"(the Docker engine at DOCKER_HOST={host} is not reachable (is dockerd "
+                "running?)). Check the name, and that the engine reaches a registry that has it."
+            )
+            # A log tail only adds lines to another error and the prune of finished build
+            # stages follows a success: neither may raise.
+            assert engine.log_tail("f" * 64) == []
+            engine.prune_dangling("snaptest.nothing=1")
