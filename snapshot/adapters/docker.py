@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Self
 
 import docker
 import docker.errors
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout, Timeout
 
@@ -66,6 +67,19 @@ def _remove_quietly(container: Any) -> None:
         log.debug("could not remove container %s: %s", short_id(container.id), e)
 
 
+def _negotiate(api: Any, timeout: int) -> None:
+    """Set API's version to the engine's, read from the ``Api-Version`` header of its
+    ``/_ping`` answer, as the docker CLI negotiates it. The SDK's own way (``version="auto"``)
+    asks ``/version``, which makes the engine gather its components' versions first: 6-9 ms
+    of every command here, against 0.5 ms. The SDK has no setter for a version found after
+    the client is made (a second client would mean a second connection, an ssh session for
+    an ``ssh://`` engine), hence its attribute. An answer without the header (not what an
+    engine sends) falls back to the SDK's way."""
+    answer = api.get(f"{api.base_url}/_ping", timeout=timeout)
+    found = answer.headers.get("Api-Version") if answer.ok else None
+    api._version = found or api.version(api_version=False)["ApiVersion"]
+
+
 class DockerEngine:
     """One connection to the engine, reused for every call of a command."""
 
@@ -75,14 +89,20 @@ class DockerEngine:
         timeout_s = max(1, math.ceil(timeout))
         ping = min(math.ceil(PING_TIMEOUT), timeout_s)
         try:
-            # Asking the engine for its API version is the connection check: no ping too.
-            # It gets the short bound: a silent engine is told apart from a slow one quickly.
-            self._client = docker.from_env(timeout=ping)
+            # Asking the engine for its API version is the connection check. It gets the
+            # short bound: a silent engine is told apart from a slow one quickly.
+            client = docker.from_env(version=MINIMUM_DOCKER_API_VERSION, timeout=ping)  # no call
+            _negotiate(client.api, ping)
+            self._client = client
         except docker.errors.DockerException as e:
             cause = e.__cause__
             if isinstance(cause, Timeout) and not isinstance(cause, RequestsConnectionError):
                 raise EngineTimeout("version", ping) from e
             raise explain(cause if isinstance(cause, Exception) else e) from e
+        except Timeout as e:
+            if isinstance(e, RequestsConnectionError):
+                raise explain(e) from e
+            raise EngineTimeout("ping", ping) from e
         except (RequestsConnectionError, PermissionError, FileNotFoundError) as e:
             raise explain(e) from e
         self._client.api.timeout = timeout_s

@@ -120,7 +120,7 @@ def engine_that_stops_answering(drop: bool = False) -> Iterator[str]:
             if path.endswith("/version"):
                 self._answer(b'{"ApiVersion": "1.41", "Version": "20.10.24"}')
             elif path.endswith("/_ping"):
-                self._answer(b"OK", "text/plain")
+                self._answer(b"OK", "text/plain", {"Api-Version": "1.41"})
             elif drop:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -129,8 +129,12 @@ def engine_that_stops_answering(drop: bool = False) -> Iterator[str]:
 
         do_POST = do_DELETE = do_HEAD = do_GET  # noqa: N815
 
-        def _answer(self, body: bytes, kind: str = "application/json") -> None:
+        def _answer(
+            self, body: bytes, kind: str = "application/json", headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(200)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

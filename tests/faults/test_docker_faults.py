@@ -46,7 +46,7 @@ def test_an_engine_that_never_answers_is_a_bounded_one_line_failure(serving: App
             )
         assert done.returncode == 1, (command, done.stderr)
         assert done.stderr.strip().splitlines()[-1] == (
-            f"Error: the Docker engine at DOCKER_HOST={host} did not answer `version` within "
+            f"Error: the Docker engine at DOCKER_HOST={host} did not answer `ping` within "
             "2 s. Check that dockerd is healthy (`docker info`), then retry."
         ), command
         assert "Traceback" not in done.stderr
@@ -98,7 +98,7 @@ def test_list_with_a_silent_engine_warns_once_and_lists(app: App) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
         "snap: Docker was not asked which images exist (IMAGE shows -): the Docker engine at "
-        f"DOCKER_HOST={host} did not answer `version` within 2 s. Check that dockerd is "
+        f"DOCKER_HOST={host} did not answer `ping` within 2 s. Check that dockerd is "
         "healthy (`docker info`), then retry."
     ]
 
