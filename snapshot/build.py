@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from snapshot import __version__, appfiles
@@ -87,7 +87,9 @@ class RevisionSource:
 
     revision: Revision
     lock: LockFile
-    files: list[ContextFile]  # app files of the revision (lock directory's subtree)
+    # The app files of the revision (the lock directory's subtree); None: not read yet
+    # (a deploy's image may exist, which needs none), read by the build that needs them.
+    files: list[ContextFile] | None
     source_url: str | None
     python: PythonChoice
 
@@ -100,8 +102,11 @@ class RevisionSource:
         return self.revision.display
 
 
-def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> RevisionSource:
-    """Read and check a revision; refuse what cannot be reproduced, before any Docker call."""
+def read_revision(
+    repo: GitRepository, settings: Settings, rev: Revision, *, files: bool = True
+) -> RevisionSource:
+    """Read and check a revision; refuse what cannot be reproduced, before any Docker call.
+    Without FILES the app files are left for the build to read, if it builds."""
     checked = gate(repo, settings, rev)
     label, lock = rev.display, checked.lock
     if checked.problems:
@@ -112,24 +117,38 @@ def read_revision(repo: GitRepository, settings: Settings, rev: Revision) -> Rev
             f"{label} cannot be built exactly: {what}{more}",
             f"Run `snap verify {rev.name}` for every problem",
         )
+    python = choose_python(lock, read_pipfile_bytes(repo, settings, rev), settings.python, label)
+    app = read_files(repo, settings, rev) if files else None
+    return RevisionSource(rev, lock, app, repo.remote_url(), python)
+
+
+def read_files(repo: GitRepository, settings: Settings, rev: Revision) -> list[ContextFile]:
+    """The app files of REV that go into its image, Git LFS content resolved."""
     chosen = appfiles.read_app_files(repo, rev, settings)
-    warning = appfiles.size_warning(chosen, settings.size_warning_mb, label)
+    warning = appfiles.size_warning(chosen, settings.size_warning_mb, rev.display)
     if warning:
         log.warning("warning: %s", warning)
     # Only what is copied is resolved: an excluded LFS data file is never downloaded.
     store = settings.cache_dir / "lfs"
-    files = [
+    return [
         ContextFile(f.path, f.data, f.mode, source=f.source)
         for f in (repo.resolve_lfs(f, settings.lock_dir, store) for f in chosen)
     ]
-    python = choose_python(lock, read_pipfile_bytes(repo, settings, rev), settings.python, label)
-    return RevisionSource(rev, lock, files, repo.remote_url(), python)
 
 
-def read_source(settings: Settings, word: str) -> RevisionSource:
-    """What a build of the revision WORD names needs from git, read and checked once."""
+def read_source(settings: Settings, word: str, *, files: bool = True) -> RevisionSource:
+    """What a build of the revision WORD names needs from git, read and checked once;
+    without FILES, the app files are read only if the build finds no image to reuse."""
     with open_repository(settings) as repo:
-        return read_revision(repo, settings, resolve_revision(repo, word))
+        return read_revision(repo, settings, resolve_revision(repo, word), files=files)
+
+
+def with_files(settings: Settings, src: RevisionSource) -> RevisionSource:
+    """SRC with its app files read (from git, again, when read_source left them out)."""
+    if src.files is not None:
+        return src
+    with open_repository(settings) as repo:
+        return replace(src, files=read_files(repo, settings, src.revision))
 
 
 def build_revision(
@@ -177,6 +196,7 @@ class Builder:
             return self._result(src, existing.id, None, None, cached=True, t0=started)
         if existing:
             log.info("%s exists but its labels do not match %s; rebuilding", tag, src.label)
+        src = with_files(self.settings, src)  # before the environment: a missing file fails first
         env: EnvImage | None = None
         if self.settings.recipe == "dockerfile":
             image_id = self._build_dockerfile(src)
@@ -398,7 +418,7 @@ class Builder:
         image_id, inputs = build_app(
             self.engine,
             self.progress,
-            files=src.files,
+            files=_files(src),
             env_id=env.id,
             port=self.settings.port,
             command=self.settings.command_argv(),
@@ -413,9 +433,14 @@ class Builder:
         return build_own_dockerfile(
             self.engine,
             self.progress,
-            files=src.files,
+            files=_files(src),
             label=src.label,
             lock_dir=self.settings.lock_dir,
             labels=self._labels(src, KIND_APP, None),
             nocache=self.nocache,
         )
+
+
+def _files(src: RevisionSource) -> list[ContextFile]:
+    assert src.files is not None, "build() reads the files before it builds"
+    return src.files

@@ -69,7 +69,7 @@ def deploy(
     recorded unless FORCE, or secrets are configured (their values may have changed).
     """
     started = time.monotonic()
-    src = read_source(settings, rev)  # before Docker: a bad REV fails first
+    src = read_source(settings, rev, files=False)  # before Docker: a bad REV fails first
     secrets = read_secrets(settings)  # a missing secret fails before anything changes
     check_state(settings)  # before the build: a deploy that cannot be recorded changes nothing
     with engine_for(settings) as engine:

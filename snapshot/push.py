@@ -48,7 +48,7 @@ def push_revision(settings: Settings, rev: str, *, progress: Progress) -> PushRe
     if not registry:
         raise ConfigError("no registry to push to", NO_REGISTRY_TODO)
     started = time.monotonic()
-    src = read_source(settings, rev)  # before Docker: a bad REV fails first
+    src = read_source(settings, rev, files=False)  # before Docker: a bad REV fails first
     pushed, missing = [], []
     with SwarmEngine() as engine:
         built = build_release(settings, src, engine, progress, started)

@@ -52,7 +52,7 @@ def run_in_revision(
     if not argv:
         raise ConfigError("no command given", "Put it after --, e.g. `snap run v1 -- python3 -V`")
     started = time.monotonic()
-    src = read_source(settings, rev)
+    src = read_source(settings, rev, files=False)  # an image that exists needs no files
     mounted = working_tree_dir(settings) if mount else None
     with DockerEngine(settings.docker_timeout) as engine:
         built = Builder(settings, engine, progress, nocache=False, smoke=False).build(src, started)
