@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+# packaging's requirement and marker parsers (~10 ms of imports) are loaded by the check
+# in the image, which needs them; the gate of every deploy needs only missing_roots.
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ def closure_problems(
     the image's marker environment; EXCLUDED maps locked packages whose lock marker is
     false in the image to that marker.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     excluded = excluded or {}
     locked_names = set(locked)
     problems: list[str] = []
@@ -101,6 +108,8 @@ def _applies(marker: Marker, env: Mapping[str, str], extra: str) -> bool:
 
 
 def _satisfies(req: Requirement, version: str) -> bool:
+    from packaging.version import InvalidVersion
+
     if req.url:
         return True  # a direct reference names no version to compare
     try:
