@@ -38,6 +38,7 @@ class AppProxy:
         self.app = settings.image_name
         self.network = f"snap-{self.app}"
         self._running: ContainerInfo | None = None
+        self._listed: list[ContainerInfo] | None = None  # every proxy of the app, as last read
         self._deployments: dict[str, int] | None = None  # as last written by this process
         self._gateway: str | None = None
         # Without an answer while this command restarted the proxy (0: it did not).
@@ -59,8 +60,16 @@ class AppProxy:
         return chosen
 
     def all(self) -> list[ContainerInfo]:
-        """Every proxy container of the app, of any binding."""
-        return self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY})
+        """Every proxy container of the app, of any binding: listed once per command until
+        this process changes one (only it does, under the deploy lock)."""
+        if self._listed is None:
+            self._listed = self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY})
+        return list(self._listed)
+
+    def _forget(self) -> None:
+        """A proxy container was made, started, stopped or removed: read them again."""
+        self._running = None
+        self._listed = None
 
     def api(self) -> RuntimeAPI | None:
         """The running proxy's runtime API; None when no proxy runs."""
@@ -88,13 +97,13 @@ class AppProxy:
             if c.labels.get(LABEL_BINDING) != self.binding:
                 replaced.append(c)
             elif c.running:
-                self._running = c  # the list just read says it runs: no second look
+                self._running = c  # the list says it runs: no second look
             else:
                 self.engine.start(c.id, port=self.settings.host_port)
+                self._forget()  # its loopback ports are new
         api = self.api()
         if api is None:
             self._create()
-            self._running = None
             self._deployments = None
             api = self.api()
         if api is None or not api.wait_answering(START_SECONDS):
@@ -108,6 +117,7 @@ class AppProxy:
             log.info("replacing the proxy of %s", c.labels.get(LABEL_BINDING))
             self._adopt(api, c)
             self.engine.remove_container(c.id)
+            self._forget()
         return api
 
     def _close_runtime_api(self) -> RuntimeAPI:
@@ -124,7 +134,7 @@ class AppProxy:
         with held():  # SIGTERM/SIGINT wait until the proxy answers again
             self.engine.stop(c.id, 1)
             self.engine.start(c.id, port=self.settings.host_port)
-            self._running = None  # its loopback ports are new
+            self._forget()  # its loopback ports are new
             api = self.api()
             answering = api is not None and api.wait_answering(START_SECONDS)
         if api is None or not answering or api.exposed():
@@ -189,6 +199,7 @@ class AppProxy:
             command=["-db", "-f", haproxy.CONFIG_PATH],
             aliases=(haproxy.EMPTY,),
         )
+        self._forget()
         try:
             self.engine.put_files(
                 cid, {haproxy.CONFIG_PATH: self.config_text(slots), haproxy.ARMED_MAP: EMPTY_MARKS}
@@ -203,8 +214,9 @@ class AppProxy:
             self.engine.start(cid, port=self.settings.host_port)
         except DockerError:
             self.engine.remove_container(cid)
+            self._forget()
             raise
-        self._running = None
+        self._forget()
         self._deployments = None
 
     def config_text(
@@ -274,9 +286,10 @@ class AppProxy:
         known = {k: v for k, v in self.deployments().items() if k in named}
         if deployment:
             known[deployment[0]] = deployment[1]
-        fallback, _, until = api.fallback()
+        fallback, _, now = api.fallback_state()
+        until = now.get("armed", 0)
         armed = fallback if until > 0 else None
-        fell = api.marks().get("fell", 0) if armed else 0
+        fell = now.get("fell", 0) if armed else 0
         marks = f"armed {until if armed else 0}\nfell {fell}\n" + "".join(
             f"{haproxy.DEPLOYMENT_KEY.format(slot=slot)} {known.get(slot, 0)}\n"
             for slot in haproxy.SLOTS
@@ -291,7 +304,7 @@ class AppProxy:
         self._deployments = known
 
     def remove(self) -> None:
-        self._running = None
+        self._forget()
         self._deployments = None
         for c in self.engine.containers({LABEL_APP: self.app, LABEL_ROLE: ROLE_PROXY}):
             self.engine.remove_container(c.id)

@@ -250,6 +250,18 @@ class RuntimeAPI:
             ) from e
         return b"".join(chunks).decode(errors="replace")
 
+    def read(self, *lines: str) -> list[str]:
+        """The answers to LINES, commands that only show, asked in one connection (each is
+        a round trip through the relay otherwise). HAProxy ends each answer with an empty
+        line; a reply that does not split so (an error line has none) is asked again,
+        line by line."""
+        if len(lines) == 1:
+            return [self.command(lines[0])]
+        parts = self.command("; ".join(lines)).split("\n\n")
+        if len(parts) != len(lines) + 1 or parts[-1].strip():
+            return [self.command(line) for line in lines]
+        return [part + "\n\n" for part in parts[:-1]]
+
     def exposed(self) -> bool:
         """Whether the runtime API listens on a network address itself (a proxy of an
         earlier version of snap: every container of the app network could reach it)."""
@@ -283,9 +295,10 @@ class RuntimeAPI:
     def servers(self) -> list[ServerState]:
         """The app backend's slots, as the proxy runs them now."""
         fqdns: dict[str, str] = {}
+        state, stat = self.read(f"show servers state {BACKEND}", "show stat")
         rows = [
             line.lstrip("# ")
-            for line in self.command(f"show servers state {BACKEND}").splitlines()
+            for line in state.splitlines()
             if line.strip() and not line.strip().isdigit()
         ]
         if rows:
@@ -294,7 +307,7 @@ class RuntimeAPI:
                 values = dict(zip(header, line.split(), strict=False))
                 fqdns[values.get("srv_name", "")] = values.get("srv_fqdn", "-")
         found = []
-        for row in csv.DictReader(io.StringIO(self.command("show stat").lstrip("# "))):
+        for row in _stat_rows(stat):
             if row.get("pxname") != BACKEND or row.get("svname") not in SLOTS:
                 continue
             fqdn = fqdns.get(row["svname"], "-")
@@ -341,7 +354,7 @@ class RuntimeAPI:
         )
 
     def _stat(self) -> list[dict[str, str]]:
-        return list(csv.DictReader(io.StringIO(self.command("show stat").lstrip("# "))))
+        return _stat_rows(self.command("show stat"))
 
     def _address(self, backend: str, server: str) -> str | None:
         for row in self._stat():
@@ -427,30 +440,38 @@ class RuntimeAPI:
 
     def marks(self) -> dict[str, int]:
         """The map: "armed" (until when) and "fell" (1 once the standby took over)."""
-        found = {}
-        for line in self.command(f"show map {ARMED_MAP}").splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[2].isdigit():
-                found[parts[1]] = int(parts[2])
-        return found
+        return _marks(self.command(f"show map {ARMED_MAP}"))
 
     def fallback(self) -> tuple[str | None, str, int]:
         """The fallback's container (None: none), its check status, and until when."""
-        until = self.marks().get("armed", 0)
+        fqdn, status, marks = self.fallback_state()
+        return fqdn, status, marks.get("armed", 0)
+
+    def fell_back(self) -> bool:
+        """Whether the proxy sends every request to the standby (it took over from a
+        release that failed its checks, and answers)."""
+        fqdn, status, marks = self.fallback_state()
+        return fqdn is not None and marks.get("fell", 0) == 1 and status.startswith("UP")
+
+    def fallback_state(self) -> tuple[str | None, str, dict[str, int]]:
+        """The fallback's container, its check status and the map, read at one moment."""
+        marks, stat, state = self.read(
+            f"show map {ARMED_MAP}", "show stat", f"show servers state {FALLBACK_BACKEND}"
+        )
         status = next(
             (
                 row.get("status", "")
-                for row in self._stat()
+                for row in _stat_rows(stat)
                 if row.get("pxname") == FALLBACK_BACKEND and row.get("svname") == FALLBACK_SERVER
             ),
             "",
         )
         fqdn = None
-        for line in self.command(f"show servers state {FALLBACK_BACKEND}").splitlines():
+        for line in state.splitlines():
             parts = line.split()
             if len(parts) > 17 and parts[3] == FALLBACK_SERVER:
                 fqdn = None if parts[17] in ("-", EMPTY) else parts[17]
-        return fqdn, status, until
+        return fqdn, status, _marks(marks)
 
     def check_status(self, slot: str) -> str:
         """HAProxy's words for the last health check of SLOT (e.g. "L4CON", "L7STS")."""
@@ -458,6 +479,21 @@ class RuntimeAPI:
             if row.get("pxname") == BACKEND and row.get("svname") == slot:
                 return f"{row.get('check_status', '')} {row.get('last_chk', '')}".strip()
         return ""
+
+
+def _stat_rows(text: str) -> list[dict[str, str]]:
+    """``show stat``'s CSV as rows."""
+    return list(csv.DictReader(io.StringIO(text.lstrip("# "))))
+
+
+def _marks(text: str) -> dict[str, int]:
+    """``show map`` of ARMED_MAP: key -> number."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].isdigit():
+            found[parts[1]] = int(parts[2])
+    return found
 
 
 DEPLOYMENT_KEY = "deployment-{slot}"  # in ARMED_MAP: the history row a slot serves for

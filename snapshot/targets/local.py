@@ -114,10 +114,11 @@ class LocalTarget:
     def standby(self) -> Running | None:
         """The previous container, kept warm in the proxy's other slot (None while the
         proxy has fallen back to it: then it serves)."""
-        if self._fell_back():
-            return None
-        c = self._in_slot(self._slots(), serving=False)
+        c = self._standby_container()
         return self._running(c, None) if c else None
+
+    def _standby_container(self) -> ContainerInfo | None:
+        return None if self._fell_back() else self._in_slot(self._slots(), serving=False)
 
     def _fell_back(self) -> bool:
         """Whether the proxy sends every request to the standby: the release it watched
@@ -126,8 +127,7 @@ class LocalTarget:
             api = self.proxy.api()
             if api is None:
                 return False
-            fqdn, status, _ = api.fallback()
-            return fqdn is not None and api.marks().get("fell", 0) == 1 and status.startswith("UP")
+            return api.fell_back()
         except DeployError:
             return False
 
@@ -225,21 +225,25 @@ class LocalTarget:
     # -- the switch ------------------------------------------------------------------
 
     def switch(self, release: Release, current: Running | None, progress: Progress) -> Switch:
-        migrating = legacy_holder(self.engine, self.proxy) is not None
+        # A running proxy of this binding has the port, so no holder can have it too.
+        ours = self.proxy.container()
+        migrating = (
+            not (ours and ours.running) and legacy_holder(self.engine, self.proxy) is not None
+        )
         if migrating:
             self.engine.ensure_network(self.proxy.network, {LABEL_APP: self.app})
         api = None if migrating else self.proxy.ensure()
         if api is not None:
             self.tidy(api)
-            standby = self.standby()
+            standby = self._standby_container()
             if standby is not None and standby.image_id == release.image_id:
                 # A standby started with other secret values (rotated since) is not what
                 # this release would run: a new container is started instead.
-                stale = self.engine.environment_differs(standby.container_id, release.secrets)
+                stale = self.engine.environment_differs(standby.id, release.secrets)
                 if not stale:
                     return self._promote_standby(api, release, standby, current, progress)
                 progress.step(
-                    f"not switching back to the standby {standby.container}: it was started "
+                    f"not switching back to the standby {standby.name}: it was started "
                     f"with other values of {', '.join(stale)}"
                 )
         name = f"{self.app}-{release.deployment_id}-{secrets.token_hex(2)}"
@@ -342,48 +346,43 @@ class LocalTarget:
         self,
         api: RuntimeAPI,
         release: Release,
-        standby: Running,
+        standby: ContainerInfo,
         current: Running | None,
         progress: Progress,
     ) -> Switch:
         s = self.settings
-        info = self.engine.container(standby.container_id)
-        address = info.addresses.get(self.proxy.network, "") if info else ""
-        api.probe(address, s.port)
+        api.probe(standby.addresses.get(self.proxy.network, ""), s.port)
         port = self.proxy.probe_port()
         try:
             probed = (
-                health.wait_healthy(
-                    port, self.health, 2.0, alive(self.engine, standby.container_id)
-                )
+                health.wait_healthy(port, self.health, 2.0, alive(self.engine, standby.id))
                 if port
                 else health.Health(False, 0.0, "the proxy has no probe port")
             )
         finally:
             api.unprobe()
         if not probed.healthy:
-            reason = f"the standby {standby.container} did not answer: {probed.reason}"
+            reason = f"the standby {standby.name} did not answer: {probed.reason}"
             return Switch(FAILED, reason, 0.0, 0.0, (), current)
         apply = ProxySwitch(api, self.proxy, self.engine, s)
         plan = plan_switch(
             apply.slots(),
-            standby.container,
+            standby.name,
             new=False,
             standby_ttl=s.standby_ttl,
             health_watch_after=s.health_watch_after,
         )
         with held():
-            progress.step(f"switching the proxy back to the standby {standby.container}")
+            progress.step(f"switching the proxy back to the standby {standby.name}")
             apply.switch(plan, release.deployment_id)
             apply.finish(plan)  # the one that served drains, then is signalled to stop
-        back = info if info is not None else self.engine.container(standby.container_id)
         return Switch(
             result=SUCCEEDED,
             reason="",
             health_seconds=probed.seconds,
             unavailable_seconds=None if current is None else self.proxy.restart_seconds,
-            serving=self._running(back, s.host_port) if back else None,
-            notes=(f"no container started: the standby {standby.container} serves again",),
+            serving=self._running(standby, s.host_port),
+            notes=(f"no container started: the standby {standby.name} serves again",),
         )
 
     # -- after a killed run, and the standby's time ----------------------------------
