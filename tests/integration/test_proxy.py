@@ -34,6 +34,7 @@ from demo_app import (
 from load import Load
 from poller import Poller, answers
 
+from snapshot.adapters import haproxy
 from snapshot.adapters.gitrepo import GitRepository, commit_files
 from snapshot.config import load_settings
 from snapshot.demo import DemoRepository, create_demo
@@ -556,3 +557,26 @@ def test_drift_reads_the_standby_when_asked(app: App) -> None:
     assert (doc["role"], doc["revision"]) == ("standby", app.demo.revisions["v1"])
     assert doc["drift"] == [] and doc["container"] != serving["container"]
     assert (serving["role"], serving["revision"]) == ("serving", app.demo.revisions["v2"])
+
+
+def test_one_runtime_api_line_answers_as_its_commands_asked_one_by_one(app: App) -> None:
+    snap_json(app, "deploy", "v1")
+    settings = load_settings(app.repo)
+    with engine_for(settings) as engine:
+        api = LocalTarget(settings, engine).proxy.api()
+        assert api is not None
+        # Commands whose answers do not move between two asks (no counters, no clocks),
+        # an unknown map among them: HAProxy's error line ends its answer the same way.
+        lines = (
+            f"show map {haproxy.ARMED_MAP}",
+            "show map /no-such-map",
+            "show cli sockets",
+            f"show map {haproxy.ARMED_MAP}",
+        )
+        alone = [api.command(line) for line in lines]
+        assert alone[1].startswith("Unknown map identifier")
+        assert api.read(*lines) == alone
+        # servers() reads its two commands in one line, and parses both answers.
+        assert [x.fqdn for x in api.servers() if x.serving] == [
+            snap_json(app, "status")["running"]["container"]
+        ]
