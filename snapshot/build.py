@@ -21,11 +21,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from snapshot import __version__, appfiles
+from snapshot import __version__
 from snapshot.adapters.build_context import ContextFile, parse_json_output
 from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.adapters.gitrepo import GitRepository
-from snapshot.app_image import build_app, build_own_dockerfile
 from snapshot.config import Settings
 from snapshot.errors import BuildError
 from snapshot.images import app_tag, env_tag, local_or_pulled
@@ -46,7 +45,6 @@ from snapshot.labels import (
     LABEL_VERSION,
 )
 from snapshot.lockfile import LockFile, Package
-from snapshot.platform import PROBE_SCRIPT, TargetPlatform
 from snapshot.progress import LogProgress, Progress
 from snapshot.pythons import PythonChoice, choose_python
 from snapshot.revision import CommitInfo, Revision
@@ -58,10 +56,12 @@ from snapshot.wheelcache import WheelCache
 if TYPE_CHECKING:
     from snapshot.env_image import EnvImage
     from snapshot.locked_wheels import SdistSetup, Wheels
+    from snapshot.platform import TargetPlatform
 
-# The environment side (env_image, locked_wheels: sdists, pip, the index, the closure
-# check) is imported where a build needs it: a deploy of an image that exists, or a
-# code-only build, never loads them (start-up time).
+# What only a build that makes something needs is imported there: the environment side
+# (env_image, locked_wheels: sdists, pip, the index, the closure check), the base image's
+# platform, the app files and the app image. A deploy of an image that exists never
+# loads them, a code-only build only the last two (start-up time).
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def read_revision(
 
 def read_files(repo: GitRepository, settings: Settings, rev: Revision) -> list[ContextFile]:
     """The app files of REV that go into its image, Git LFS content resolved."""
+    from snapshot import appfiles
+
     chosen = appfiles.read_app_files(repo, rev, settings)
     warning = appfiles.size_warning(chosen, settings.size_warning_mb, rev.display)
     if warning:
@@ -356,6 +358,8 @@ class Builder:
 
     def _probe(self, ref: str, info: ImageInfo) -> TargetPlatform:
         """The base's platform, cached by image id (an id names immutable content)."""
+        from snapshot.platform import PROBE_SCRIPT, TargetPlatform
+
         path = self.settings.cache_dir / "base-probes" / f"{info.id.replace(':', '-')}.json"
         try:
             return TargetPlatform.from_probe(ref, info.id, json.loads(path.read_text()))
@@ -415,6 +419,8 @@ class Builder:
             }
             | (extra_labels or {})
         )
+        from snapshot.app_image import build_app
+
         image_id, inputs = build_app(
             self.engine,
             self.progress,
@@ -430,6 +436,8 @@ class Builder:
         return image_id
 
     def _build_dockerfile(self, src: RevisionSource) -> str:
+        from snapshot.app_image import build_own_dockerfile
+
         return build_own_dockerfile(
             self.engine,
             self.progress,

@@ -12,10 +12,8 @@ from dataclasses import dataclass, replace
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import LockError
-from snapshot.lock_summaries import summarize_blobs
 from snapshot.lockfile import LockFile, parse_lock, size_error
 from snapshot.revision import CommitInfo, Revision, short_id
-from snapshot.summary_cache import LockSummary, LockSummaryCache
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +81,10 @@ def list_snapshots(settings: Settings, with_images: bool = False) -> SnapshotLis
         from snapshot.images import built_images  # imports the Docker SDK: only when asked
 
         images = built_images(settings)
+    # The listing's own parts: a build or a deploy reads revisions through this module too.
+    from snapshot.lock_summaries import summarize_blobs
+    from snapshot.summary_cache import LockSummary, LockSummaryCache
+
     with open_repository(settings) as repo:
         changes = repo.changes_of(settings.lockfile)
         tags = repo.tags_by_commit()

@@ -8,22 +8,31 @@ connection whatever the target.
 from __future__ import annotations
 
 from snapshot.adapters.docker import DockerEngine
-from snapshot.adapters.swarm_engine import SwarmEngine
 from snapshot.config import Settings
 from snapshot.targets.base import Target
-from snapshot.targets.local import LocalTarget
-from snapshot.targets.swarm import SwarmTarget
+
+# Each target's modules are imported when it is the one configured: a command pays for
+# the target it uses (start-up time), not for both.
 
 
 def engine_for(settings: Settings) -> DockerEngine:
     """The engine connection the configured target needs (Swarm's adds services, pushes)."""
     timeout = settings.docker_timeout
-    return SwarmEngine(timeout=timeout) if settings.target == "swarm" else DockerEngine(timeout)
+    if settings.target == "swarm":
+        from snapshot.adapters.swarm_engine import SwarmEngine
+
+        return SwarmEngine(timeout=timeout)
+    return DockerEngine(timeout)
 
 
 def open_target(settings: Settings, engine: DockerEngine) -> Target:
     if settings.target == "swarm":
+        from snapshot.adapters.swarm_engine import SwarmEngine
+        from snapshot.targets.swarm import SwarmTarget
+
         if not isinstance(engine, SwarmEngine):
             raise TypeError("the swarm target needs the connection engine_for() opens")
         return SwarmTarget(settings, engine)
+    from snapshot.targets.local import LocalTarget
+
     return LocalTarget(settings, engine)
