@@ -88,7 +88,8 @@ class RevisionSource:
     revision: Revision
     lock: LockFile
     # The app files of the revision (the lock directory's subtree); None: not read yet
-    # (a deploy's image may exist, which needs none), read by the build that needs them.
+    # (a deploy's image may exist, which needs none), read by the build that needs them,
+    # with the remote's URL (a label of what it builds).
     files: list[ContextFile] | None
     source_url: str | None
     python: PythonChoice
@@ -118,8 +119,9 @@ def read_revision(
             f"Run `snap verify {rev.name}` for every problem",
         )
     python = choose_python(lock, read_pipfile_bytes(repo, settings, rev), settings.python, label)
-    app = read_files(repo, settings, rev) if files else None
-    return RevisionSource(rev, lock, app, repo.remote_url(), python)
+    if not files:
+        return RevisionSource(rev, lock, None, None, python)
+    return RevisionSource(rev, lock, read_files(repo, settings, rev), repo.remote_url(), python)
 
 
 def read_files(repo: GitRepository, settings: Settings, rev: Revision) -> list[ContextFile]:
@@ -150,7 +152,8 @@ def with_files(settings: Settings, src: RevisionSource) -> RevisionSource:
     if src.files is not None:
         return src
     with open_repository(settings) as repo:
-        return replace(src, files=read_files(repo, settings, src.revision))
+        files = read_files(repo, settings, src.revision)
+        return replace(src, files=files, source_url=repo.remote_url())
 
 
 def build_revision(

@@ -67,12 +67,12 @@ class Revisions:
                 "Check the name with `git log --oneline` or `git tag`",
             ) from e
         try:
-            sha = self._git.rev_parse("--verify", "--quiet", f"{obj}^{{commit}}")
+            # Peeling it to a commit and reading that commit: one process.
+            out = self._git.log("-1", f"--format=%H{FIELD}%cI{FIELD}%s", f"{obj}^{{commit}}", "--")
         except GitCommandError as e:
             kind = self._git.cat_file("-t", obj)
             what = {"blob": "a file", "tree": "a directory"}.get(kind, f"a {kind}")
             raise GitError(f"'{rev}' names {what}, not a commit", one) from e
-        out = self._git.log("-1", f"--format=%H{FIELD}%cI{FIELD}%s", sha, "--")
         sha, date, subject = out.split(FIELD, 2)
         return CommitInfo(sha=sha, date=date, subject=subject)
 
