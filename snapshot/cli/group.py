@@ -118,7 +118,16 @@ def progress_of(ctx: click.Context) -> StderrProgress:
     return StderrProgress(stream_output=False, quiet=ctx.meta.get(QUIET, False))
 
 
+# Collections of the youngest generation, every this many allocations (Python's default
+# is 700). A command allocates most of its objects while it imports what it needs (the
+# Docker SDK, snap's services), objects that live until it exits; collecting them every
+# 700 allocations cost ~10 ms of a 0.3 s rollback and found nothing. Cycles made later
+# (a long build) are still collected, less often.
+YOUNG_COLLECTION_EVERY = 100_000
+
+
 def main() -> None:
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
     try:
         cli(prog_name="snap")
     finally:
