@@ -253,8 +253,8 @@ class RuntimeAPI:
     def read(self, *lines: str) -> list[str]:
         """The answers to LINES, commands that only show, asked in one connection (each is
         a round trip through the relay otherwise). HAProxy ends each answer with an empty
-        line; a reply that does not split so (an error line has none) is asked again,
-        line by line."""
+        line, an error's too; a reply that does not split into one answer per line is
+        asked again, line by line."""
         if len(lines) == 1:
             return [self.command(lines[0])]
         parts = self.command("; ".join(lines)).split("\n\n")
@@ -441,11 +441,6 @@ class RuntimeAPI:
     def marks(self) -> dict[str, int]:
         """The map: "armed" (until when) and "fell" (1 once the standby took over)."""
         return _marks(self.command(f"show map {ARMED_MAP}"))
-
-    def fallback(self) -> tuple[str | None, str, int]:
-        """The fallback's container (None: none), its check status, and until when."""
-        fqdn, status, marks = self.fallback_state()
-        return fqdn, status, marks.get("armed", 0)
 
     def fell_back(self) -> bool:
         """Whether the proxy sends every request to the standby (it took over from a
