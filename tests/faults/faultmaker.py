@@ -107,20 +107,27 @@ def silent_engine() -> Iterator[str]:
 
 
 @contextmanager
-def engine_that_stops_answering(drop: bool = False) -> Iterator[str]:
+def engine_that_stops_answering(
+    drop: bool = False, ping_version: bool = True, asked: list[str] | None = None
+) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers what a Docker client asks first (the API
     version, a ping) and then never answers again: an engine that hangs mid-command, or,
     with DROP, one that closes every later connection without a word (an engine that
-    died mid-command). Yields its DOCKER_HOST value."""
+    died mid-command). Without PING_VERSION its ping has no ``Api-Version`` header (an
+    engine's always has one). Each path asked is appended to ASKED. Yields its
+    DOCKER_HOST value."""
     stop = threading.Event()
 
     class Engine(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
             path = self.path.split("?")[0]
+            if asked is not None:
+                asked.append(path)
             if path.endswith("/version"):
                 self._answer(b'{"ApiVersion": "1.41", "Version": "20.10.24"}')
             elif path.endswith("/_ping"):
-                self._answer(b"OK", "text/plain", {"Api-Version": "1.41"})
+                headers = {"Api-Version": "1.41"} if ping_version else {}
+                self._answer(b"OK", "text/plain", headers)
             elif drop:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -91,3 +91,21 @@ def test_a_pull_and_the_best_effort_calls_of_a_dropping_engine_never_leak_reques
             # stages follows a success: neither may raise.
             assert engine.log_tail("f" * 64) == []
             engine.prune_dangling("snaptest.nothing=1")
+
+
+@pytest.mark.parametrize("ping_version", [True, False])
+def test_the_api_version_comes_from_the_ping_or_else_from_version(
+    monkeypatch: pytest.MonkeyPatch, ping_version: bool
+) -> None:
+    asked: list[str] = []
+    with engine_that_stops_answering(ping_version=ping_version, asked=asked) as host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+        hung = pytest.raises(DockerError, match="did not answer `inspect image` within 1 s")
+        with DockerEngine(timeout=1) as engine, hung:
+            engine.image("snap-base/python:3.11")
+    # One ping; /version only when the ping did not say; then calls of that version.
+    assert asked == [
+        "/_ping",
+        *([] if ping_version else ["/version"]),
+        "/v1.41/images/snap-base/python:3.11/json",
+    ]
