@@ -1,0 +1,385 @@
+"""Throw-away containers that run one command (the base's probe, the smoke check, a
+builder, the environment's install) and builds. A part of ``DockerEngine``
+(adapters/docker.py), as a mixin."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import docker
+import docker.errors
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout, Timeout
+
+from snapshot.adapters.build_context import ContextFile, write_context_tar
+from snapshot.adapters.engine_containers import Containers
+from snapshot.adapters.engine_errors import BUILD_TIMEOUT, CLEAN_UP_FAILURES, EngineTimeout, explain
+from snapshot.adapters.engine_records import BuilderRun, CommandRun
+from snapshot.errors import BuildError, CommandNotFound, DockerError
+from snapshot.labels import LABEL_BUILDER, LABEL_COMMAND, LABEL_PROBE
+from snapshot.revision import short_id
+
+log = logging.getLogger(__name__)
+
+OutputSink = Callable[[str], None]
+
+
+def _remove_quietly(container: Any) -> None:
+    """Remove a throw-away container of the SDK's high-level client, best effort."""
+    try:
+        container.remove(force=True)
+    except CLEAN_UP_FAILURES as e:
+        log.debug("could not remove container %s: %s", short_id(container.id), e)
+
+
+class Runs(Containers):
+    """What ``DockerEngine`` runs once and throws away, and what it builds."""
+
+    def run_python(self, image: str, script: str, timeout: float = 120) -> str:
+        """Run SCRIPT with the image's python3, no network, and return its stdout."""
+        try:
+            container = self._client.containers.create(
+                image,
+                entrypoint=["python3", "-c", script],
+                command=[],
+                user="0",
+                network_mode="none",
+                labels={LABEL_PROBE: "1"},
+            )
+        except (Timeout, RequestsConnectionError) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"cannot start a container of {image}: {e.explanation}",
+                f"Check that {image} exists and runs (`docker run --rm {image} python3 -V`)",
+            ) from e
+        try:
+            container.start()
+            result = container.wait(timeout=timeout)
+            out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+            if result.get("StatusCode") != 0:
+                err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+                last = err.strip().splitlines()[-1] if err.strip() else "no output"
+                raise BuildError(
+                    f"python3 in {image} failed (exit {result.get('StatusCode')}): {last}",
+                    "Check that the image has a working python3",
+                )
+            return out
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise BuildError(
+                f"python3 in {image} did not finish in {timeout:.0f} s",
+                "Check that the Docker host is not overloaded, then retry",
+            ) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"running {image} failed: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        finally:
+            _remove_quietly(container)
+
+    def run_command(
+        self,
+        image: str,
+        argv: Sequence[str],
+        *,
+        user: str,
+        network: bool = False,
+        mounts: Mapping[str, str] | None = None,
+        timeout: float = 3600,
+        on_output: Callable[[bytes], None] | None = None,
+    ) -> CommandRun:
+        """Run ARGV in a throw-away container of IMAGE and wait for it; the container is
+        removed whatever happens. MOUNTS maps host directories to container paths."""
+        volumes = {host: {"bind": path, "mode": "rw"} for host, path in (mounts or {}).items()}
+        try:
+            container = self._client.containers.create(
+                image,
+                command=list(argv),
+                user=user,
+                network_mode="bridge" if network else "none",
+                volumes=volumes or None,
+                labels={LABEL_COMMAND: "1"},
+            )
+        except docker.errors.ImageNotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except (docker.errors.APIError, RequestsConnectionError, Timeout) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
+        tail: list[str] = []
+        try:
+            try:
+                container.start()
+            except docker.errors.APIError as e:
+                text = str(e.explanation or e)
+                if "executable file not found" in text or "no such file or directory" in text:
+                    raise CommandNotFound(
+                        f"{argv[0]} is not found in {image}",
+                        "Name a program the image has (e.g. python3) or give its full path",
+                    ) from e
+                raise explain(e) from e
+            pending = b""
+            # A followed log has no read timeout (the SDK lifts it), so a command that never
+            # ends would hold it open for ever: a timer kills the container at the deadline.
+            killed: list[bool] = []
+
+            def kill() -> None:
+                killed.append(True)
+                with contextlib.suppress(docker.errors.APIError, RequestsConnectionError):
+                    container.kill()
+
+            timer = threading.Timer(timeout, kill)
+            timer.daemon = True
+            timer.start()
+            try:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    if on_output:
+                        on_output(chunk)
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    tail = [*tail, *(x.decode(errors="replace") for x in lines if x.strip())][-20:]
+            finally:
+                timer.cancel()
+            if killed:
+                raise ReadTimeout(f"killed after {timeout:.0f} s")
+            if pending.strip():
+                tail = [*tail, pending.decode(errors="replace")][-20:]
+            result = container.wait(timeout=timeout)
+            return CommandRun(int(result.get("StatusCode", 1)), tuple(tail))
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise DockerError(
+                f"{argv[0]} in {image} did not finish in {timeout:.0f} s",
+                "Check what it waits for; the container was removed",
+            ) from e
+        finally:
+            _remove_quietly(container)
+
+    def exec_python(self, container_id: str, script: str) -> str:
+        """Run SCRIPT with python3 inside the running container; return its stdout."""
+        try:
+            created = self._api.exec_create(container_id, ["python3", "-c", script], user="0")
+            out = self._api.exec_start(created["Id"], demux=True)
+            code = self._api.exec_inspect(created["Id"]).get("ExitCode")
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        stdout, stderr = out if isinstance(out, tuple) else (out, b"")
+        if code != 0:
+            last = (stderr or b"").decode(errors="replace").strip().splitlines()
+            raise DockerError(
+                f"python3 in container {short_id(container_id)} failed (exit {code}): "
+                + (last[-1] if last else "no output"),
+                "Check that the container is running and has python3",
+            )
+        return (stdout or b"").decode(errors="replace")
+
+    def run_builder(
+        self,
+        image: str,
+        inputs: list[ContextFile],
+        argv: list[str],
+        env: Mapping[str, str],
+        *,
+        output_dir: str,
+        timeout: float,
+    ) -> BuilderRun:
+        """Run ARGV in IMAGE with no network, INPUTS copied in first; return its exit code,
+        its log and, when it succeeded, the files it left in OUTPUT_DIR (name -> bytes)."""
+        try:
+            container = self._client.containers.create(
+                image,
+                entrypoint=argv,
+                command=[],
+                user="0",
+                environment=dict(env),
+                network_mode="none",
+                labels={LABEL_BUILDER: "1"},
+            )
+        except (Timeout, RequestsConnectionError) as e:
+            raise explain(e, "create container", self._client.api.timeout) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"cannot create a builder container of {image}: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        try:
+            with tempfile.TemporaryFile() as tar:
+                write_context_tar(inputs, tar)
+                container.put_archive("/", tar)
+            container.start()
+            result = container.wait(timeout=timeout)
+            raw = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            code = int(result.get("StatusCode", 1))
+            outputs: dict[str, bytes] = {}
+            if code == 0:
+                stream, _stat = container.get_archive(output_dir)
+                with tempfile.TemporaryFile() as out:
+                    for chunk in stream:
+                        out.write(chunk)
+                    out.seek(0)
+                    with tarfile.open(fileobj=out) as t:
+                        for m in t.getmembers():
+                            f = t.extractfile(m) if m.isfile() else None
+                            if f is not None:
+                                outputs[m.name.rsplit("/", 1)[-1]] = f.read()
+            return BuilderRun(code, raw.splitlines(), outputs)
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise BuildError(
+                f"the build in {image} did not finish in {timeout:.0f} s",
+                "Check that the Docker host is not overloaded, then retry",
+            ) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"running the builder {image} failed: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        finally:
+            _remove_quietly(container)
+
+    def commit_run(
+        self,
+        image: str,
+        inputs: list[ContextFile],
+        script: str,
+        *,
+        name: str,
+        what: str,
+        changes: Sequence[str],
+        timeout: float = BUILD_TIMEOUT,
+        on_output: OutputSink | None = None,
+    ) -> str:
+        """IMAGE with SCRIPT (``/bin/sh -c``) run in it, INPUTS copied in first, no network,
+        committed as one layer with CHANGES (Dockerfile lines: LABEL ...) on top of IMAGE's
+        own configuration; the new image's id, untagged. The container (NAME) is removed
+        whatever happens. What SCRIPT deletes of INPUTS leaves no trace in the layer. WHAT
+        names the run in a failure ("installing the lock on snap-base/python:3.11").
+
+        One run and one commit instead of a build: no build context, no layer of the
+        inputs, no second stage to copy the result out of."""
+        try:
+            config = self._api.inspect_image(image).get("Config") or {}
+        except docker.errors.ImageNotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
+        # The container's configuration becomes the image's: nothing of snap's own may be
+        # in it (no label, no environment), and its command is put back to the image's.
+        restore = [f"CMD {json.dumps(cmd or [])}"]
+        if entrypoint:
+            restore.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
+        try:
+            created = self._api.create_container(
+                image,
+                command=["/bin/sh", "-c", script] if not entrypoint else [script],
+                entrypoint=["/bin/sh", "-c"] if entrypoint else None,
+                name=name,
+                host_config=self._api.create_host_config(network_mode="none"),
+                network_disabled=True,
+            )
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        cid = str(created["Id"])
+        try:
+            with tempfile.TemporaryFile() as tar:
+                write_context_tar(inputs, tar)
+                with self._patient(BUILD_TIMEOUT):
+                    self._api.put_archive(cid, "/", tar)
+            self._api.start(cid)
+            tail: list[str] = []
+            with self._patient(timeout):
+                for chunk in self._api.logs(cid, stream=True, follow=True):
+                    text = chunk.decode(errors="replace")
+                    tail = [*tail, *(x for x in text.splitlines() if x.strip())][-20:]
+                    if on_output:
+                        on_output(text)
+                code = int(self._api.wait(cid, timeout=math.ceil(timeout)).get("StatusCode", 1))
+            if code != 0:
+                raise BuildError(
+                    f"{what} failed (exit {code}): " + " | ".join(tail[-3:] or ["no output"]),
+                    "See the output above with --progress",
+                )
+            # The image's configuration is IMAGE's own (not the container's: no
+            # hostname of a throw-away container in it), then CHANGES.
+            conf = {**config, "Hostname": "", "Domainname": ""}
+            with self._patient(BUILD_TIMEOUT):
+                committed = self._api.commit(cid, changes=[*restore, *changes], conf=conf)
+            return str(committed["Id"])
+        except ReadTimeout as e:
+            raise EngineTimeout("install", timeout) from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            text = str(getattr(e, "explanation", "") or e)
+            if "no space left on device" in text:
+                raise BuildError(
+                    "the Docker host ran out of disk space during the build",
+                    "Free space (e.g. `snap prune` or `docker system prune`) and retry",
+                ) from e
+            raise explain(e) from e
+        finally:
+            self.remove_container(cid)  # never raises: the error above, if any, stays
+
+    def build(
+        self,
+        context: BinaryIO,
+        *,
+        dockerfile: str,
+        network: bool,
+        labels: Mapping[str, str] | None = None,
+        nocache: bool = False,
+        on_output: OutputSink | None = None,
+    ) -> str:
+        """Build from an in-memory tar context; return the image id. Nothing is tagged."""
+        image_id = None
+        last_lines: list[str] = []
+        try:
+            stream = self._api.build(
+                fileobj=context,
+                custom_context=True,
+                dockerfile=dockerfile,
+                labels=dict(labels or {}),
+                network_mode=None if network else "none",
+                rm=True,
+                forcerm=True,
+                nocache=nocache,
+                decode=True,
+                timeout=BUILD_TIMEOUT,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    text = chunk["stream"]
+                    for line in text.splitlines():
+                        if line.strip():
+                            last_lines = [*last_lines[-19:], line]
+                    if on_output:
+                        on_output(text)
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk:
+                    message = str(chunk["error"]).strip()
+                    if "no space left on device" in message:
+                        raise BuildError(
+                            "the Docker host ran out of disk space during the build",
+                            "Free space (e.g. `snap prune` or `docker system prune`) and retry",
+                        )
+                    tail = " | ".join(last_lines[-3:])
+                    raise BuildError(
+                        f"docker build failed: {message} [{tail}]",
+                        "See the output above with --progress",
+                    )
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"docker build failed: {e.explanation}", "See the output above with --progress"
+            ) from e
+        except (RequestsConnectionError, ReadTimeout) as e:
+            if isinstance(e, ReadTimeout):
+                raise EngineTimeout("build", BUILD_TIMEOUT) from e
+            raise explain(e) from e
+        if not image_id:
+            raise BuildError("docker build finished without an image id", "Retry with --progress")
+        return str(image_id)
