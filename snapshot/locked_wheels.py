@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,38 +126,64 @@ def locked_wheels(
 
         sdist_only = wheel_probe.sdist_only(missing, target, _indexes_or_none(builds))
         missing = [p for p in missing if p.name not in sdist_only]
-    if missing:
-        progress.step(f"downloading {len(missing)} of {len(packages)} wheels for {target.label}")
-        with tempfile.TemporaryDirectory(prefix="snap-download-") as tmp:
-            files, without = pip.download_available(
-                {p.name: requirement_line(p) for p in missing},
-                Path(tmp),
-                platforms=target.platforms,
-                python_version=target.python_version,
-                implementation="cp",
-                abi=target.abi,
-                platform_label=target.label,
-                # Wheels come from pip's own configuration, as they always have (a
-                # mirror there wins); sdists and build dependencies from the lock's.
+    # What the index already shows has no wheel is built while pip downloads the rest:
+    # both wait mostly on the network and on other processes. The engine is used by the
+    # builds only; the pool's exit waits for them, so no container outlives an error.
+    early = [p for p in packages if p.name in sdist_only]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snap-sdists") as pool:
+        building = pool.submit(builds.build, early, target, probe)
+        if missing:
+            downloaded, without = _download(
+                missing, packages, target, cache, tags, chosen, progress
             )
             sdist_only |= without
-            allowed = [h for p in missing for h in p.hashes]
-            for f in files:
-                if cache.add(f, allowed):
-                    downloaded += 1
-        missing = [p for p in missing if p.name not in sdist_only]
-        for p in missing:
-            best = best_cached(p, target, cache, tags)
-            if best is None:
-                raise BuildError(
-                    f"no wheel of {p.name} {p.pinned_version} matching the lock's hashes "
-                    f"for {target.label}",
-                    "Pin a version that publishes such a wheel",
-                )
-            chosen[p.name] = best
-    for p in packages:
-        if p.name in sdist_only:
-            wheel = builds.build(p, target, probe)
-            built.append(wheel)
-            chosen[p.name] = wheel.wheel
+        built += building.result()
+    # What pip found has no wheel: unknown to the index's listing, built now.
+    late = sdist_only - {p.name for p in early}
+    built += builds.build([p for p in packages if p.name in late], target, probe)
+    for wheel in built:
+        chosen[wheel.name] = wheel.wheel
     return Wheels(chosen, tuple(built), downloaded + builds.downloaded)
+
+
+def _download(
+    missing: list[Package],
+    packages: list[Package],
+    target: TargetPlatform,
+    cache: WheelCache,
+    tags: list,
+    chosen: dict[str, Artifact],
+    progress: Progress,
+) -> tuple[int, set[str]]:
+    """MISSING's wheels downloaded into the cache and put in CHOSEN; how many files were
+    fetched, and the names pip found no wheel of (to be built from their sdists)."""
+    progress.step(f"downloading {len(missing)} of {len(packages)} wheels for {target.label}")
+    downloaded = 0
+    with tempfile.TemporaryDirectory(prefix="snap-download-") as tmp:
+        files, without = pip.download_available(
+            {p.name: requirement_line(p) for p in missing},
+            Path(tmp),
+            platforms=target.platforms,
+            python_version=target.python_version,
+            implementation="cp",
+            abi=target.abi,
+            platform_label=target.label,
+            # Wheels come from pip's own configuration, as they always have (a
+            # mirror there wins); sdists and build dependencies from the lock's.
+        )
+        allowed = [h for p in missing for h in p.hashes]
+        for f in files:
+            if cache.add(f, allowed):
+                downloaded += 1
+    for p in missing:
+        if p.name in without:
+            continue
+        best = best_cached(p, target, cache, tags)
+        if best is None:
+            raise BuildError(
+                f"no wheel of {p.name} {p.pinned_version} matching the lock's hashes "
+                f"for {target.label}",
+                "Pin a version that publishes such a wheel",
+            )
+        chosen[p.name] = best
+    return downloaded, without

@@ -12,6 +12,13 @@ For each locked package that has no wheel for the target:
    as the base, compilers and headers) with no network, the build dependencies offered as
    a local wheelhouse, ``SOURCE_DATE_EPOCH`` set from the commit date.
 
+The sdists of one environment go through these steps together: every sdist is fetched and
+checked before any is built, build dependencies are resolved once per distinct requirement
+set (the legacy ``setuptools>=40.8.0, wheel`` of many old sdists is resolved and fetched
+once), and every sdist not in the cache is built in ONE builder container, one ``pip
+wheel`` each, each seeing only its own build dependencies, so what each wheel records as
+built with stays exact.
+
 A built wheel is cached under (sdist sha256, builder image id, build-dependency set), so a
 second build of the same lock builds nothing; the resolved build-dependency set is cached
 per (sdist sha256, target) so a warm build asks no index at all.
@@ -29,6 +36,7 @@ import tempfile
 import tomllib
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -265,16 +273,39 @@ class SdistBuilds:
             "Pin a version that publishes a wheel or an sdist on the lock's sources",
         )
 
-    # -- 2. its build dependencies ---------------------------------------------------
+    # -- 2. their build dependencies ------------------------------------------------
 
-    def build_deps(self, p: Package, sdist: Artifact, target: TargetPlatform) -> list[BuildDep]:
-        """The resolved build-dependency set: cached per (sdist, target), else resolved."""
+    def build_deps(
+        self,
+        p: Package,
+        sdist: Artifact,
+        target: TargetPlatform,
+        pool: Executor,
+        sets: dict[tuple[str, ...], tuple[Package, Future[list[BuildDep]]]],
+    ) -> Future[list[BuildDep]]:
+        """P's resolved build-dependency set, cached per (sdist, target), else resolved on
+        POOL, once per distinct requirement set (SETS: requirements -> the first package
+        that asked for them and their resolution)."""
         cached = self._cached_deps(sdist, target)
         if cached is not None:
-            return cached
-        path = self._deps_path(sdist, target)
+            done: Future[list[BuildDep]] = Future()
+            done.set_result(cached)
+            return done
         requires = build_requires(sdist.path, target)
-        self.progress.step(f"resolving build dependencies of {p.name}: {', '.join(requires)}")
+        shown = ", ".join(requires)
+        first = sets.get(tuple(requires))
+        if first is not None:
+            self.progress.step(
+                f"build dependencies of {p.name}: {shown}, resolved once with {first[0].name}'s"
+            )
+            return first[1]
+        self.progress.step(f"resolving build dependencies of {p.name}: {shown}")
+        resolving = pool.submit(self._resolve, requires, p, target)
+        sets[tuple(requires)] = (p, resolving)
+        return resolving
+
+    def _resolve(self, requires: list[str], p: Package, target: TargetPlatform) -> list[BuildDep]:
+        """REQUIRES (what P's sdist declares) resolved and fetched on the host."""
         from packaging.utils import parse_wheel_filename
 
         with tempfile.TemporaryDirectory(prefix="snap-build-deps-") as tmp:
@@ -307,8 +338,6 @@ class SdistBuilds:
                 assert stored is not None
                 deps.append(BuildDep(str(name), str(version), stored.filename, digest))
         deps.sort(key=lambda d: d.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([asdict(d) for d in deps], indent=1))
         return deps
 
     def _deps_path(self, sdist: Artifact, target: TargetPlatform) -> Path:
@@ -369,55 +398,145 @@ class SdistBuilds:
             self.builder_ref, builder.id, tuple(deps), built=False,
         )  # fmt: skip
 
-    def build(self, p: Package, target: TargetPlatform, probe: ProbeFn) -> BuiltWheel:
-        sdist = self.sdist(p)
-        deps = self.build_deps(p, sdist, target)
-        builder = self.builder(target, probe)
-        version = p.pinned_version or ""
-        key = builder_key(sdist.sha256, builder.id, deps)
-        folder = self.root / "sdist-builds" / key
-        cached = self._cached(folder)
-        if cached is not None:
-            self.progress.step(f"reusing the wheel of {p.name} {version} built from its sdist")
-            return BuiltWheel(
-                p.name, version, sdist.filename, sdist.sha256, cached,
+    def build(
+        self, packages: Sequence[Package], target: TargetPlatform, probe: ProbeFn
+    ) -> list[BuiltWheel]:
+        """PACKAGES' wheels from their sdists, in order: those not in the cache built in one
+        builder run. Every sdist is fetched and checked, and every build-dependency set
+        resolved, before anything is built."""
+        if not packages:
+            return []
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="snap-sdist") as pool:
+            # While the sdists are fetched (one after the other, in lock order), the builder
+            # is probed and each new requirement set resolved.
+            probed = pool.submit(self.builder, target, probe)
+            fetched: list[tuple[Package, Artifact]] = []
+            resolving: list[Future[list[BuildDep]]] = []
+            sets: dict[tuple[str, ...], tuple[Package, Future[list[BuildDep]]]] = {}
+            for p in packages:
+                sdist = self.sdist(p)
+                fetched.append((p, sdist))
+                resolving.append(self.build_deps(p, sdist, target, pool, sets))
+            all_deps = [r.result() for r in resolving]
+            builder = probed.result()
+        for (_p, sdist), deps in zip(fetched, all_deps, strict=True):
+            path = self._deps_path(sdist, target)  # a warm build asks no index
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps([asdict(d) for d in deps], indent=1))
+        done: dict[str, BuiltWheel] = {}
+        jobs: list[_Job] = []
+        for (p, sdist), deps in zip(fetched, all_deps, strict=True):
+            folder = self.root / "sdist-builds" / builder_key(sdist.sha256, builder.id, deps)
+            cached = self._cached(folder)
+            if cached is None:
+                jobs.append(_Job(p, sdist, tuple(deps), folder))
+                continue
+            self.progress.step(
+                f"reusing the wheel of {p.name} {p.pinned_version} built from its sdist"
+            )
+            done[p.name] = BuiltWheel(
+                p.name, p.pinned_version or "", sdist.filename, sdist.sha256, cached,
                 self.builder_ref, builder.id, tuple(deps), built=False,
             )  # fmt: skip
-        self.progress.step(f"building {p.name} {version} from its sdist in {self.builder_ref}")
-        inputs = [ContextFile(f"snap/sdist/{sdist.filename}", source=sdist.path)]
-        for d in deps:
-            artifact = self.cache.get(d.sha256)
-            assert artifact is not None
-            inputs.append(ContextFile(f"snap/wheelhouse/{d.filename}", source=artifact.path))
-        argv = [
-            "python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/snap/wheelhouse",
-            "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off",
-            "--wheel-dir", "/snap/out", f"/snap/sdist/{sdist.filename}",
-        ]  # fmt: skip
+        if jobs:
+            for b in self._run(jobs, builder):
+                done[b.name] = b
+        return [done[p.name] for p in packages]
+
+    def _run(self, jobs: Sequence[_Job], builder: ImageInfo) -> list[BuiltWheel]:
+        """JOBS built in one container of the builder, no network: one ``pip wheel`` each
+        (as many at once as the container has cores), each with its own wheelhouse and its
+        own log. The wheels that were built are stored even when another failed; the first
+        failure (in lock order) is raised, naming its package, with its own log's last lines."""
+        ref = self.builder_ref
+        count = f"{len(jobs)} sdist{'s' if len(jobs) > 1 else ''}"
+        self.progress.step(f"one builder run for {count} in {ref}, with no network")
+        for job in jobs:
+            self.progress.step(
+                f"building {job.package.name} {job.package.pinned_version} from its sdist in {ref}"
+            )
+        inputs = [ContextFile("snap/build-sdists.py", data=BUILD_SCRIPT.encode())]
+        houses: dict[tuple[str, ...], int] = {}
+        plan = []
+        for i, job in enumerate(jobs):
+            key = tuple(d.sha256 for d in job.deps)
+            fresh = key not in houses  # sdists of one build-dependency set share its files
+            house = houses.setdefault(key, len(houses))
+            for d in job.deps if fresh else ():
+                artifact = self.cache.get(d.sha256)
+                assert artifact is not None
+                inputs.append(
+                    ContextFile(f"snap/wheelhouse/{house}/{d.filename}", source=artifact.path)
+                )
+            sdist = f"snap/sdist/{i}/{job.sdist.filename}"
+            inputs.append(ContextFile(sdist, source=job.sdist.path))
+            plan.append({"sdist": f"/{sdist}", "wheelhouse": f"/snap/wheelhouse/{house}"})
+        inputs.append(ContextFile("snap/plan.json", data=json.dumps(plan).encode()))
         env = {
             "SOURCE_DATE_EPOCH": source_date_epoch(self.commit_date),
             "PYTHONHASHSEED": "0",
             "PIP_BREAK_SYSTEM_PACKAGES": "1",
         }
         run = self.engine.run_builder(
-            builder.id, inputs, argv, env, output_dir="/snap/out", timeout=_BUILD_TIMEOUT
+            builder.id,
+            inputs,
+            ["python3", "/snap/build-sdists.py"],
+            env,
+            output_dir="/snap/out",
+            timeout=_BUILD_TIMEOUT,
         )
+        self.progress.step(f"the builder run for {count} ended (exit code {run.exit_code})")
         for line in run.log:
             self.progress.output(line + "\n")
         if run.exit_code != 0:
-            raise build_failure(p, self.builder_ref, run.log)
-        wheels = {n: data for n, data in run.outputs.items() if n.endswith(".whl")}
-        if len(wheels) != 1:
+            shown = " | ".join([ln.strip() for ln in run.log if ln.strip()][-3:])
             raise BuildError(
-                f"building {p.name} {version} from its sdist gave {len(wheels)} wheels, not one",
-                "Report this with `snap build --progress` output",
+                f"the builder run for {count} in {ref} failed (exit code {run.exit_code}): "
+                f"{shown}; nothing was built",
+                "Check that the builder image has python3 with pip, or set [tool.snap] "
+                "builder_image to one that has",
             )
-        ((name, data),) = wheels.items()
-        return BuiltWheel(
-            p.name, version, sdist.filename, sdist.sha256,
-            store_built(folder, name, data, deps, f"{p.name} {version}"),
-            self.builder_ref, builder.id, tuple(deps), built=True,
-        )  # fmt: skip
+        built: list[BuiltWheel] = []
+        failures: list[BuildError] = []
+        for i, job in enumerate(jobs):
+            p = job.package
+            log_lines = run.outputs.get(f"{i}.log", b"").decode(errors="replace").splitlines()
+            for line in log_lines:
+                self.progress.output(line + "\n")
+            if run.outputs.get(f"{i}.rc", b"").strip() != b"0":
+                failures.append(build_failure(p, ref, log_lines))
+                continue
+            wheels = {
+                n.rsplit("/", 1)[-1]: data
+                for n, data in run.outputs.items()
+                if n.startswith(f"{i}/") and n.endswith(".whl")
+            }
+            if len(wheels) != 1:
+                failures.append(
+                    BuildError(
+                        f"building {p.name} {p.pinned_version} from its sdist gave "
+                        f"{len(wheels)} wheels, not one",
+                        "Report this with `snap build --progress` output",
+                    )
+                )
+                continue
+            ((name, data),) = wheels.items()
+            built.append(
+                BuiltWheel(
+                    p.name,
+                    p.pinned_version or "",
+                    job.sdist.filename,
+                    job.sdist.sha256,
+                    store_built(job.folder, name, data, job.deps, f"{p.name} {p.pinned_version}"),
+                    ref,
+                    builder.id,
+                    job.deps,
+                    built=True,
+                )  # fmt: skip
+            )
+        if failures:
+            raise failures[0]
+        return built
 
     def _cached(self, folder: Path) -> Artifact | None:
         try:
@@ -429,6 +548,46 @@ class SdistBuilds:
             pass
         shutil.rmtree(folder, ignore_errors=True)  # absent, partial or tampered: build again
         return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One sdist to build: its package, its checked sdist, its build dependencies, and the
+    cache folder its wheel goes to."""
+
+    package: Package
+    sdist: Artifact
+    deps: tuple[BuildDep, ...]
+    folder: Path
+
+
+# Runs in the builder (its own python, any version pip runs on): one ``pip wheel`` per
+# entry of /snap/plan.json, as many at once as there are cores, each writing its wheel to
+# /snap/out/N/, its log to /snap/out/N.log and its exit code to /snap/out/N.rc.
+BUILD_SCRIPT = """\
+import json, os, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+
+with open("/snap/plan.json") as f:
+    plan = json.load(f)
+
+
+def build(n):
+    job, out = plan[n], "/snap/out/%d" % n
+    os.makedirs(out)
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-index", "--find-links", job["wheelhouse"],
+            "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off",
+            "--wheel-dir", out, job["sdist"]]
+    with open(out + ".log", "wb") as log:
+        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(out + ".rc", "w") as f:
+        f.write(str(code))
+
+
+os.makedirs("/snap/out", exist_ok=True)
+with ThreadPoolExecutor(max(1, min(len(plan), os.cpu_count() or 1))) as pool:
+    list(pool.map(build, range(len(plan))))
+"""
 
 
 def store_built(

@@ -190,7 +190,8 @@ class Runs(Containers):
         timeout: float,
     ) -> BuilderRun:
         """Run ARGV in IMAGE with no network, INPUTS copied in first; return its exit code,
-        its log and, when it succeeded, the files it left in OUTPUT_DIR (name -> bytes)."""
+        its log and, when it succeeded, the files it left in OUTPUT_DIR (their paths under
+        it -> bytes)."""
         try:
             container = self._client.containers.create(
                 image,
@@ -227,7 +228,8 @@ class Runs(Containers):
                         for m in t.getmembers():
                             f = t.extractfile(m) if m.isfile() else None
                             if f is not None:
-                                outputs[m.name.rsplit("/", 1)[-1]] = f.read()
+                                # The path under OUTPUT_DIR (the archive names it too).
+                                outputs[m.name.split("/", 1)[-1]] = f.read()
             return BuilderRun(code, raw.splitlines(), outputs)
         except (ReadTimeout, RequestsConnectionError) as e:
             raise BuildError(
