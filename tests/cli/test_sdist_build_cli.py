@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from test_build_cli import assert_error, docker, labels, local_tags, remove_imag
 
 from snapshot.adapters.gitrepo import commit_files, init_repository
 from snapshot.adapters.pipenv import pipfile_hash
-from snapshot.labels import LABEL_SDIST_BUILDS
+from snapshot.labels import LABEL_BUILDER, LABEL_SDIST_BUILDS
 
 BUILDER = "snap-base/python:{python}-build"
 PASSWORD = "s3cret-token-for-snaptest"
@@ -273,3 +274,98 @@ def test_no_builder_image_is_one_line(
         result.stderr,
     ), result.stderr
     assert local_tags(builder) == set()
+
+
+@pytest.fixture
+def own_builder(builder: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """(name, id) of a builder image of this test alone: the shared builder with one label
+    more, so the engine's events tell its containers from everyone else's."""
+    ref = f"{builder.replace('snaptest-', 'snaptest-builder-', 1)}:3.11"
+    made = docker("create", BUILDER.format(python="3.11"), "true").stdout.strip()
+    try:
+        docker("commit", "--change", f"LABEL snaptest.builder={builder}", made, ref)
+    finally:
+        docker("rm", made, check=False)
+    monkeypatch.setenv("SNAP_BUILDER_IMAGE", ref)
+    yield ref, docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+    docker("rmi", "-f", ref, check=False)
+
+
+def builder_containers(image_id: str, since: float) -> int:
+    """How many builder containers of IMAGE_ID the engine created since SINCE (epoch s)."""
+    out = docker(
+        "events", "--since", str(int(since)), "--until", str(int(time.time()) + 1),
+        "--filter", "type=container", "--filter", "event=create",
+        "--format", "{{json .Actor.Attributes}}",
+    ).stdout  # fmt: skip
+    made = [json.loads(line) for line in out.splitlines()]
+    return sum(1 for a in made if a.get("image") == image_id and LABEL_BUILDER in a)
+
+
+@pytest.mark.docker
+def test_the_sdists_of_a_lock_build_in_one_builder_run_and_a_failing_one_is_named(
+    builder: str,
+    own_builder: tuple[str, str],
+    index: SimpleIndex,
+    snap: Snap,
+    tmp_path: Path,
+    isolated_snap: Path,
+) -> None:
+    ref, image_id = own_builder
+    repo = sdist_repo(tmp_path / "repo", index, [BROKEN, CEXT, PURE])
+
+    started = time.time()
+    result = snap("--repo", repo, "build")
+
+    # Three sdists, one container; the two legacy setup.py ones share one resolution.
+    assert builder_containers(image_id, started) == 1
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert [ln for ln in lines if "build dependencies of" in ln] == [
+        f"snap: resolving build dependencies of {BROKEN}: setuptools>=40.8.0, wheel",
+        f"snap: build dependencies of {CEXT}: setuptools>=40.8.0, wheel, resolved once with "
+        f"{BROKEN}'s",
+        f"snap: resolving build dependencies of {PURE}: setuptools>=61, wheel",
+    ]
+    assert f"snap: one builder run for 3 sdists in {ref}, with no network" in lines
+    assert building(result.stderr) == [
+        f"snap: building {name} {VERSION} from its sdist in {ref}" for name in (BROKEN, CEXT, PURE)
+    ]
+    # The failing one is named with the last lines of its own log, not the others'.
+    assert lines[-1] == (
+        f"Error: building {BROKEN} {VERSION} from its sdist failed in {ref}: snaptest_cext.c:1:2: "
+        "error: #error snaptest deliberate compiler failure | error: command "
+        "'/usr/bin/x86_64-linux-gnu-gcc' failed with exit code 1. See the whole build log with "
+        "`snap build --progress`; pin a version that publishes a wheel, or set [tool.snap] "
+        "builder_image to an image that can build it."
+    )
+    assert local_tags(builder) == set()
+    # The two that built were kept, each under its own key with its own build dependencies.
+    records = [
+        json.loads(p.read_text()) for p in (isolated_snap / "sdist-builds").glob("*/record.json")
+    ]
+    assert sorted(r["wheel"].split("-")[0] for r in records) == ["snaptest_cext", "snaptest_pure"]
+    setuptools = {
+        r["wheel"].split("-")[0]: [
+            d["version"] for d in r["build_deps"] if d["name"] == "setuptools"
+        ]
+        for r in records
+    }
+    assert setuptools["snaptest_cext"] == setuptools["snaptest_pure"] != []
+
+    # A lock of those two builds nothing: no builder container, both wheels reused.
+    other = sdist_repo(tmp_path / "other", index, [CEXT, PURE])
+    started = time.time()
+    again = snap("--repo", other, "build")
+
+    assert again.exit_code == 0, again.stderr
+    assert builder_containers(image_id, started) == 0
+    assert building(again.stderr) == []
+    assert [ln for ln in again.stderr.splitlines() if "built from its sdist" in ln] == [
+        f"snap: reusing the wheel of {name} {VERSION} built from its sdist" for name in (CEXT, PURE)
+    ]
+    app = again.stdout.split()[0]
+    script = "import snaptest_cext as c, snaptest_pure as p; print(c.answer(), p.GREETING)"
+    out = docker("run", "--rm", "--network", "none", app, "python3", "-c", script).stdout
+    assert out == "42 hello from an sdist\n"
