@@ -95,12 +95,22 @@ def snap_build(repo: Path, spec: str, env: dict[str, str]) -> dict[str, object]:
         "ok": True,
         "seconds": round(run.seconds, 2),
         "phases": {k: round(v, 2) for k, v in phases(run, SNAP_PHASES, FIRST_PHASE).items()},
+        # The sdists are fetched and built while pip downloads the wheels: their own span.
+        "sdist_span": _span(run, r"^snap: downloading the sdist ", r"^snap: the builder run for "),
+        "builder_runs": len(re.findall(r"^snap: one builder run for ", err, re.MULTILINE)),
         "sdists_built": len(re.findall(r"from its sdist in ", err)),
         "sdists_reused": len(re.findall(r"reusing the wheel of .* built from its sdist", err)),
         "sdists_downloaded": len(re.findall(r"downloading the sdist ", err)),
         "env_reused": "reusing environment" in err,
         "already_built": "already built" in run.stdout(),
     }
+
+
+def _span(run: TimedRun, start: str, end: str) -> float | None:
+    """Seconds from the first line matching START to the last matching END (None: absent)."""
+    starts = [line.at for line in run.lines if re.search(start, line.text)]
+    ends = [line.at for line in run.lines if re.search(end, line.text)]
+    return round(ends[-1] - starts[0], 2) if starts and ends else None
 
 
 def record(repo: Path, rev: str, env: dict[str, str]) -> str:
