@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,21 +125,14 @@ def locked_wheels(
 
         sdist_only = wheel_probe.sdist_only(missing, target, _indexes_or_none(builds))
         missing = [p for p in missing if p.name not in sdist_only]
-    # What the index already shows has no wheel is built while pip downloads the rest:
-    # both wait mostly on the network and on other processes. The engine is used by the
-    # builds only; the pool's exit waits for them, so no container outlives an error.
-    early = [p for p in packages if p.name in sdist_only]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snap-sdists") as pool:
-        building = pool.submit(builds.build, early, target, probe)
-        if missing:
-            downloaded, without = _download(
-                missing, packages, target, cache, tags, chosen, progress
-            )
-            sdist_only |= without
-        built += building.result()
-    # What pip found has no wheel: unknown to the index's listing, built now.
-    late = sdist_only - {p.name for p in early}
-    built += builds.build([p for p in packages if p.name in late], target, probe)
+    if missing:
+        fetched, without = _download(missing, packages, target, cache, tags, chosen, progress)
+        downloaded += fetched
+        sdist_only |= without
+    # Every sdist of the lock in one builder run, after the download: built beside it in
+    # a thread, an interrupted build (Ctrl-C, a cancelled CI job) would wait for the whole
+    # builder run before it could stop.
+    built += builds.build([p for p in packages if p.name in sdist_only], target, probe)
     for wheel in built:
         chosen[wheel.name] = wheel.wheel
     return Wheels(chosen, tuple(built), downloaded + builds.downloaded)
