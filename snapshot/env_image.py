@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snapshot import sdists
+from snapshot import sdist_records
 from snapshot.adapters.build_context import ContextFile, parse_json_output
 from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.app_image import label_instruction
@@ -79,7 +79,7 @@ def environment_image(
     progress.step(f"building environment {tag} ({len(packages)} packages, offline)")
     labels = dict(labels)
     if wheels.built:
-        labels[LABEL_SDIST_BUILDS] = sdists.labels_json(wheels.built)
+        labels[LABEL_SDIST_BUILDS] = sdist_records.labels_json(wheels.built)
     built = {b.name: b.wheel_sha256 for b in wheels.built}
     image_id = engine.commit_run(
         base.id,

@@ -31,36 +31,26 @@ import json
 import logging
 import re
 import shutil
-import tarfile
 import tempfile
-import tomllib
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from snapshot.adapters import index, pip
 from snapshot.adapters.docker import ContextFile, DockerEngine, ImageInfo
-from snapshot.config import Settings
 from snapshot.errors import BuildError
-from snapshot.images import env_tag, local_or_pulled
-from snapshot.labels import LABEL_LOCK_ID, LABEL_SDIST_BUILDS
+from snapshot.images import local_or_pulled
 from snapshot.lockfile import Package, Source
 from snapshot.platform import TargetPlatform
 from snapshot.progress import Progress
 from snapshot.revision import short_id
-from snapshot.snapshots import Environment, show_environment
+from snapshot.sdist_requires import build_requires
 from snapshot.wheelcache import Artifact, WheelCache, file_sha256
 
 log = logging.getLogger(__name__)
 
-# What pip's build isolation installs for a project without [build-system] (PEP 518's
-# default); wheel is added for setuptools backends too, because setuptools before 70.1
-# asks for it at build time (get_requires_for_build_wheel) and the builder cannot fetch.
-LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
-SETUPTOOLS_BACKENDS = ("setuptools.build_meta", "setuptools.build_meta:__legacy__")
 RECORD_VERSION = 1
 _BUILD_TIMEOUT = 1800.0
 
@@ -110,69 +100,6 @@ class BuiltWheel:
             "builder_image_id": self.builder_image_id,
             "build_deps": [f"{d.pin} sha256:{d.sha256}" for d in self.build_deps],
         }
-
-
-def build_requires(archive: Path, target: TargetPlatform) -> list[str]:
-    """The build dependencies an sdist declares, markers evaluated for the target."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    table = _pyproject(archive).get("build-system")
-    if not isinstance(table, dict) or "requires" not in table:
-        return list(LEGACY_REQUIRES)
-    raw = table.get("requires")
-    if not isinstance(raw, list):
-        raise BuildError(
-            f"{archive.name} has a malformed [build-system] requires",
-            "Pin a version of the package whose sdist declares its build dependencies",
-        )
-    found = []
-    for text in raw:
-        try:
-            req = Requirement(str(text))
-        except InvalidRequirement as e:
-            raise BuildError(
-                f"{archive.name} declares an invalid build dependency {text!r}", "Pin another"
-            ) from e
-        if req.marker is not None and not req.marker.evaluate(dict(target.markers)):
-            continue
-        # The marker was evaluated for the target; pip on the host would use its own python.
-        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-        found.append(f"{req.name}{extras}{req.specifier}")
-    backend = str(table.get("build-backend") or "setuptools.build_meta:__legacy__")
-    names = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0].lower() for r in found}
-    if backend in SETUPTOOLS_BACKENDS and "wheel" not in names:
-        found.append("wheel")
-    return found
-
-
-def _pyproject(archive: Path) -> dict[str, object]:
-    """The sdist's top-level pyproject.toml, read from the archive without extracting it."""
-    data: bytes | None = None
-    try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as z:
-                names = [n for n in z.namelist() if _is_top_pyproject(n)]
-                data = z.read(names[0]) if names else None
-        else:
-            with tarfile.open(archive) as t:
-                members = [m for m in t.getmembers() if m.isfile() and _is_top_pyproject(m.name)]
-                f = t.extractfile(members[0]) if members else None
-                data = f.read() if f else None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
-        raise BuildError(f"{archive.name} is not a readable archive ({e})", "Pin another") from e
-    if data is None:
-        return {}
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise BuildError(
-            f"{archive.name} has an unreadable pyproject.toml ({e})", "Pin another"
-        ) from e
-
-
-def _is_top_pyproject(name: str) -> bool:
-    parts = PurePosixPath(name).parts
-    return len(parts) == 2 and parts[1] == "pyproject.toml"
 
 
 def source_date_epoch(commit_date: str) -> str:
@@ -665,40 +592,3 @@ def build_failure(p: Package, builder: str, log_lines: Sequence[str]) -> BuildEr
         "See the whole build log with `snap build --progress`; pin a version that "
         "publishes a wheel, or set [tool.snap] builder_image to an image that can build it",
     )
-
-
-def labels_json(built: Sequence[BuiltWheel]) -> str:
-    return json.dumps({b.name: b.record() for b in built}, sort_keys=True, separators=(",", ":"))
-
-
-def read_label(text: str | None) -> dict[str, dict[str, object]]:
-    if not text:
-        return {}
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-# -- what an environment image says it was built from ------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """REV's environment and, when its environment image is on this host, its sdist builds."""
-
-    environment: Environment
-    env_image: str | None  # the tag, when the image exists
-    env_image_id: str | None
-    builds: dict[str, dict[str, object]]  # package -> BuiltWheel.record()
-
-
-def image_record(settings: Settings, word: str) -> ImageRecord:
-    env = show_environment(settings, word)
-    tag = env_tag(settings, env.lock.lock_id)
-    with DockerEngine(timeout=settings.docker_timeout) as engine:
-        info = engine.image(tag)
-    if info is None or info.labels.get(LABEL_LOCK_ID) != env.lock.lock_id:
-        return ImageRecord(env, None, None, {})
-    return ImageRecord(env, tag, info.id, read_label(info.labels.get(LABEL_SDIST_BUILDS)))

@@ -94,9 +94,9 @@ def show_command(
     if image:
         if as_json or dev or files:
             raise click.UsageError("--image cannot be combined with --json, --dev or --files")
-        from snapshot import sdists
+        from snapshot import sdist_records
 
-        emit(render.image_record_text(sdists.image_record(settings, rev)))
+        emit(render.image_record_text(sdist_records.image_record(settings, rev)))
         return
     if files:
         from snapshot.appfiles import list_app_files

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # type-only: importing build would load the Docker SDK for `s
     from snapshot.appfiles import AppFiles
     from snapshot.config import Settings
     from snapshot.diff import EnvironmentDiff
-    from snapshot.sdists import ImageRecord
+    from snapshot.sdist_records import ImageRecord
     from snapshot.snapshots import Environment, SnapshotList
     from snapshot.verify import RevisionCheck, VerifyReport
 

@@ -12,7 +12,8 @@ from snapshot.errors import BuildError
 from snapshot.lockfile import Package, Source, parse_lock
 from snapshot.platform import TargetPlatform
 from snapshot.pythons import choose_python, parse_minor
-from snapshot.sdists import build_failure, build_requires, source_date_epoch
+from snapshot.sdist_requires import build_requires
+from snapshot.sdists import build_failure, source_date_epoch
 
 TARGET_39 = TargetPlatform(
     "snap-base/python:3.9",
