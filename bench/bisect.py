@@ -33,6 +33,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.snapbuild import compile_snap
 from bench.toy_history import CHECK, build_toy_history
 
 BASE = "snap-base/python:{python}"
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--at", default="3,9,14", help="breaking positions (default 3,9,14)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args(argv)
+    compile_snap()
     positions = [int(x) for x in args.at.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="snap-bench-bisect-") as tmp:

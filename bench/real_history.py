@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench import BenchError, index, seed
 from bench.images import CLASSIC_BUILDER
+from bench.snapbuild import compile_snap
 from bench.timing import Marker, TimedRun, phases, run_timed
 
 SNAP = str(Path(sys.executable).parent / "snap")
@@ -293,6 +294,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--output", type=Path, default=Path("bench/real_history.json"))
     args = parser.parse_args()
+    compile_snap()
     work = Path(tempfile.mkdtemp(prefix="snapbench-real-"))
     result: dict[str, object] = {"repository": args.repo.name}
     try:

@@ -9,7 +9,6 @@ everything built on it (all removed at the end).
 
 from __future__ import annotations
 
-import compileall
 import fcntl
 import importlib.metadata
 import logging
@@ -25,7 +24,7 @@ from pathlib import Path
 import platformdirs
 
 from bench import BenchError, images, index, repeat_if_interrupted, seed, three_locks
-from bench.snapbuild import PROJECT_ROOT, SnapBuild
+from bench.snapbuild import SnapBuild, compile_snap
 from bench.timing import Sample
 from snapshot.demo import STATES, create_demo, demo_files
 
@@ -168,14 +167,6 @@ def _exclusive(path: Path) -> Iterator[None]:
             log.info("waiting for another benchmark run on this host to finish")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-
-
-def compile_snap() -> None:
-    """snap's modules compiled, as an install leaves them (pip writes the bytecode). A
-    checkout run with PYTHONDONTWRITEBYTECODE set, or edited since its last run, would
-    otherwise compile every changed module in every timed run (~70 ms for all of them)."""
-    if not compileall.compile_dir(PROJECT_ROOT / "snapshot", quiet=1):
-        raise BenchError(f"compiling {PROJECT_ROOT / 'snapshot'} failed")
 
 
 @contextmanager
