@@ -8,7 +8,8 @@ For each locked package that has no wheel for the target:
    setuptools and wheel for a legacy ``setup.py``, as pip's build isolation does), resolved
    on the host to wheels for the target platform and recorded with their sha256;
    (as of the commit's date where the index says when files were published);
-3. it is built into a wheel by ``pip wheel --no-index`` in the builder image (same python
+3. it is built into a wheel by ``pip wheel --no-index --use-pep517`` (isolated: with exactly
+   the recorded build dependencies, a legacy ``setup.py`` too) in the builder image (same python
    as the base, compilers and headers) with no network, the build dependencies offered as
    a local wheelhouse, ``SOURCE_DATE_EPOCH`` set from the commit date.
 
@@ -51,7 +52,10 @@ from snapshot.wheelcache import Artifact, WheelCache, file_sha256
 
 log = logging.getLogger(__name__)
 
-RECORD_VERSION = 1
+# 2: built with --use-pep517, so a legacy setup.py too builds in isolation with exactly the
+# recorded build dependencies (1: pip of bullseye and bookworm used the builder's own
+# setuptools and wheel for it, while recording others). A record of 1 is built again.
+RECORD_VERSION = 2
 _BUILD_TIMEOUT = 1800.0
 
 # The Builder's probe of an image's platform, cached by image id.
@@ -503,7 +507,8 @@ def build(n):
     job, out = plan[n], "/snap/out/%d" % n
     os.makedirs(out)
     argv = [sys.executable, "-m", "pip", "wheel", "--no-index", "--find-links", job["wheelhouse"],
-            "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off",
+            "--no-deps", "--use-pep517", "--no-cache-dir", "--disable-pip-version-check",
+            "--progress-bar", "off",
             "--wheel-dir", out, job["sdist"]]
     with open(out + ".log", "wb") as log:
         code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

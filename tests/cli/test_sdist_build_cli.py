@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +164,18 @@ def test_sdists_are_built_offline_recorded_and_built_once(
             in (record[name]["build_deps"])
         )
     assert "wheel==0.45.1" in " ".join(record[CEXT]["build_deps"])  # legacy setup.py
+    # Built with exactly those build dependencies, in isolation: not with the builder's own
+    # setuptools and wheel (pip without --use-pep517 builds a legacy setup.py with them).
+    generators = {}
+    for built in (isolated_snap / "sdist-builds").glob("*/*.whl"):
+        with zipfile.ZipFile(built) as whl:
+            meta = next(n for n in whl.namelist() if n.endswith(".dist-info/WHEEL"))
+            text = whl.read(meta).decode()
+        generators[built.name.split("-")[0]] = re.search(r"^Generator: (.+)$", text, re.M)[1]
+    assert generators == {
+        "snaptest_cext": "setuptools (80.9.0)",
+        "snaptest_pure": "setuptools (80.9.0)",
+    }
     # The password came from the environment only: no label, no cache file holds it.
     assert PASSWORD not in json.dumps(labels(env_image)) + json.dumps(labels(app))
     assert not [
