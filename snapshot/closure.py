@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from packaging.markers import Marker
     from packaging.requirements import Requirement
 
-# packaging's requirement and marker parsers (~10 ms of imports) are loaded by the check
-# in the image, which needs them; the gate of every deploy needs only missing_roots.
+# packaging's requirement parser is loaded by the check in the image, which needs it; the
+# gate of every deploy needs only missing_roots. (Its marker parser is loaded anyway when
+# a lock has markers: lockfile checks their grammar.)
 
 
 @dataclass(frozen=True)
