@@ -28,6 +28,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from snapshot.adapters import connections
 from snapshot.errors import BuildError
 from snapshot.lockfile import Source
 
@@ -178,18 +179,22 @@ class _TrustingHTTPS(urllib.request.HTTPSHandler):
     def __init__(self, trusted: str | None) -> None:
         super().__init__()
         self.trusted = trusted
-        self.unverified = ssl.create_default_context()
-        self.unverified.check_hostname = False
-        self.unverified.verify_mode = ssl.CERT_NONE
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        if _trusts(self.trusted, req.full_url):
-            return self.do_open(http.client.HTTPSConnection, req, context=self.unverified)
-        return super().https_open(req)
+        verify = not _trusts(self.trusted, req.full_url)
+        context = connections.tls_context(verify=verify)
+        return self.do_open(connections.HTTPSConnection, req, context=context)
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(connections.HTTPConnection, req)
 
 
 def _open(index: Index, request: urllib.request.Request) -> Any:
-    opener = urllib.request.build_opener(_SameOriginAuth(), _TrustingHTTPS(index.trusted_host))
+    opener = urllib.request.build_opener(
+        _SameOriginAuth(), _HTTP(), _TrustingHTTPS(index.trusted_host)
+    )
     return opener.open(request, timeout=_TIMEOUT)
 
 
