@@ -74,8 +74,8 @@ def test_the_next_address_is_tried_when_one_refuses(lookups: list[tuple[str, int
         assert sock.getpeername() == listening.getsockname()
         sock.close()
         accepted[0][0].close()  # type: ignore[index]
+        connections._addresses[("one-address.test", 80)] = [(*tcp, closed.getsockname())]
         with pytest.raises(ConnectionRefusedError):
-            connections._addresses[("one-address.test", 80)] = [(*tcp, closed.getsockname())]
             connections.connect(("one-address.test", 80), timeout=5)
     finally:
         closed.close()
