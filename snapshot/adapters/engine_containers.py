@@ -217,10 +217,10 @@ class Containers:
         except (docker.errors.APIError, RequestsConnectionError) as e:
             raise explain(e) from e
 
-    def terminate(self, container_id: str) -> None:
-        """Send SIGTERM and return at once (the container exits in its own time)."""
+    def terminate(self, container_id: str, signal: str = "SIGTERM") -> None:
+        """Send SIGNAL and return at once (the container exits in its own time)."""
         try:
-            self._api.kill(container_id, signal="SIGTERM")
+            self._api.kill(container_id, signal=signal)
         except CLEAN_UP_FAILURES as e:
             log.debug("could not signal container %s: %s", short_id(container_id), e)
 
