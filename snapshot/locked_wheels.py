@@ -10,7 +10,8 @@ else.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,17 +126,46 @@ def locked_wheels(
 
         sdist_only = wheel_probe.sdist_only(missing, target, _indexes_or_none(builds))
         missing = [p for p in missing if p.name not in sdist_only]
+    later = [p for p in packages if p.name in sdist_only]
     if missing:
-        fetched, without = _download(missing, packages, target, cache, tags, chosen, progress)
+        # The sdists the index named are built while pip downloads the wheels; those pip
+        # found no wheel of after all are built after it.
+        fetched, without, early = _download_beside(
+            builds,
+            later,
+            target,
+            probe,
+            lambda: _download(missing, packages, target, cache, tags, chosen, progress),
+        )
         downloaded += fetched
-        sdist_only |= without
-    # Every sdist of the lock in one builder run, after the download: built beside it in
-    # a thread, an interrupted build (Ctrl-C, a cancelled CI job) would wait for the whole
-    # builder run before it could stop.
-    built += builds.build([p for p in packages if p.name in sdist_only], target, probe)
+        built += early
+        later = [p for p in packages if p.name in without]
+    built += builds.build(later, target, probe)
     for wheel in built:
         chosen[wheel.name] = wheel.wheel
     return Wheels(chosen, tuple(built), downloaded + builds.downloaded)
+
+
+def _download_beside(
+    builds: sdists.SdistBuilds,
+    sdist_only: list[Package],
+    target: TargetPlatform,
+    probe: ProbeFn,
+    download: Callable[[], tuple[int, set[str]]],
+) -> tuple[int, set[str], list[BuiltWheel]]:
+    """DOWNLOAD (``_download``) run with SDIST_ONLY built in a thread meanwhile: pip
+    mostly waits for the network while the builder compiles. An interrupt or an error of
+    the download stops the builder's container at once, so Ctrl-C ends the build in
+    moments; the download's error comes first, as when they ran in turn."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snap-sdists") as pool:
+        building = pool.submit(builds.build, sdist_only, target, probe) if sdist_only else None
+        try:
+            fetched, without = download()
+            early = building.result() if building else []
+        except BaseException:
+            builds.stop()
+            raise
+    return fetched, without, early
 
 
 def _download(

@@ -92,6 +92,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def make_wheel(name: str, version: str, files: Mapping[str, str]) -> tuple[str, bytes]:
+    """(file name, bytes) of a pure ``py3-none-any`` wheel of NAME holding FILES, with the
+    METADATA, WHEEL and RECORD pip expects; deterministic."""
+    stem = f"{name.replace('-', '_')}-{version}"
+    info = f"{stem}.dist-info"
+    members = {
+        **files,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: snaptest\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = []
+    for path, text in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    members[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, text in members.items():
+            z.writestr(zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0)), text)
+    return f"{stem}-py3-none-any.whl", out.getvalue()
+
+
 def build_backend_wheels(cache: Path) -> list[Path]:
     """setuptools and wheel as wheels, fetched once on the host into CACHE (kept between runs)."""
     folder = cache / "index-build-backend"

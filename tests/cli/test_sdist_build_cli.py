@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ from sdist_index import (
     build_backend_wheels,
     cext_files,
     make_sdist,
+    make_wheel,
     serve,
     sha256,
 )
@@ -43,6 +47,8 @@ BUILDER = "snap-base/python:{python}-build"
 PASSWORD = "s3cret-token-for-snaptest"
 BROKEN = "snaptest-broken"
 NEEDY = "snaptest-needy"
+SLOW = "snaptest-slow"  # its setup.py sleeps: a builder run that lasts until it is stopped
+WHEELY = "snaptest-wheely"  # publishes a wheel: pip downloads it while the sdists build
 TARGET = "CPython 3.11 on manylinux_2_36_x86_64"
 
 SDISTS = {
@@ -61,13 +67,22 @@ SDISTS = {
             'build-backend = "snaptest_no_such_backend"\n'
         ),
     }),
+    SLOW: make_sdist(SLOW, VERSION, {
+        "setup.py": (
+            "import time\ntime.sleep(300)\nfrom setuptools import setup\n"
+            f'setup(name="{SLOW}", version="{VERSION}")\n'
+        ),
+    }),
 }  # fmt: skip
+WHEELS = {WHEELY: make_wheel(WHEELY, VERSION, {"snaptest_wheely.py": "ANSWER = 7\n"})}
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleIndex]:
     idx = SimpleIndex(tmp_path_factory.mktemp("index"), credentials=f"snap:{PASSWORD}")
     for name, (filename, data) in SDISTS.items():
+        idx.add(name, filename, data)
+    for name, (filename, data) in WHEELS.items():
         idx.add(name, filename, data)
     for wheel in build_backend_wheels(shared_cache_dir()):
         idx.add_wheel(wheel)
@@ -102,7 +117,8 @@ def shown_url(index: SimpleIndex) -> str:
 def sdist_repo(
     path: Path, index: SimpleIndex, names: list[str], *, wrong_hash: str | None = None
 ) -> Path:
-    """A repository whose lock pins NAMES from the local index with their real sha256."""
+    """A repository whose lock pins NAMES from the local index with their real sha256
+    (of the sdist, or for WHEELS of the wheel)."""
     packages = "".join(f'{n} = {{version = "=={VERSION}", index = "local"}}\n' for n in names)
     pipfile = (
         f'[[source]]\nname = "local"\nurl = "{source_url(index)}"\nverify_ssl = false\n\n'
@@ -110,7 +126,8 @@ def sdist_repo(
     )
     default = {}
     for n in names:
-        digest = "0" * 64 if n == wrong_hash else sha256(SDISTS[n][1])
+        data = WHEELS[n][1] if n in WHEELS else SDISTS[n][1]
+        digest = "0" * 64 if n == wrong_hash else sha256(data)
         default[n] = {"hashes": [f"sha256:{digest}"], "index": "local", "version": f"=={VERSION}"}
     lock = {
         "_meta": {
@@ -382,3 +399,65 @@ def test_the_sdists_of_a_lock_build_in_one_builder_run_and_a_failing_one_is_name
     script = "import snaptest_cext as c, snaptest_pure as p; print(c.answer(), p.GREETING)"
     out = docker("run", "--rm", "--network", "none", app, "python3", "-c", script).stdout
     assert out == "42 hello from an sdist\n"
+
+
+@pytest.fixture
+def wheels_from_the_index(index: SimpleIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip's own configuration names the local index: wheels come from there."""
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://snap:{PASSWORD}@127.0.0.1:{index.port}/simple")
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("wheels_from_the_index")
+def test_sdists_build_while_pip_downloads_the_wheels(
+    builder: str, index: SimpleIndex, snap: Snap, tmp_path: Path
+) -> None:
+    repo = sdist_repo(tmp_path / "repo", index, [CEXT, WHEELY])
+
+    result = snap("--repo", repo, "build")
+
+    assert result.exit_code == 0, result.stderr
+    assert "snap: downloading 1 of 2 wheels for " + TARGET in result.stderr
+    assert (
+        f"snap: one builder run for 1 sdist in {BUILDER.format(python='3.11')}, with no "
+        "network" in result.stderr
+    )
+    app = result.stdout.split()[0]
+    script = "import snaptest_cext as c, snaptest_wheely as w; print(c.answer(), w.ANSWER)"
+    out = docker("run", "--rm", "--network", "none", app, "python3", "-c", script).stdout
+    assert out == "42 7\n"
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("wheels_from_the_index")
+def test_ctrl_c_stops_a_builder_run_beside_the_download_at_once(
+    builder: str, own_builder: tuple[str, str], index: SimpleIndex, tmp_path: Path
+) -> None:
+    ref, image_id = own_builder
+    repo = sdist_repo(tmp_path / "repo", index, [SLOW, WHEELY])
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snapshot", "--repo", str(repo), "build", "--progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not docker("ps", "-q", "--filter", f"ancestor={image_id}").stdout.strip():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(1)  # the builder sleeps in the sdist's setup.py, for 300 s
+        proc.send_signal(signal.SIGINT)
+        # Well before the builder's 300 s: its container was removed, not waited for.
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1
+    assert err.strip().splitlines()[-1] == "Aborted!"
+    assert "Traceback" not in err
+    assert f"snap: building {SLOW} {VERSION} from its sdist in {ref}" in err.splitlines()
+    assert docker("ps", "-aq", "--filter", f"ancestor={image_id}").stdout.strip() == ""
+    assert local_tags(builder) == set()
