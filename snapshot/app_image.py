@@ -1,15 +1,17 @@
 """The app image ``<name>:<rev[:12]>``: a revision's code on its environment image.
 
-FROM the environment image, then what is the same for every revision, the app files of the
-revision (from git objects, never the working tree) last, so a code-only commit rebuilds
-one small layer and the labels. It runs as an unprivileged numeric user that cannot modify
-its code. With ``recipe = "dockerfile"`` the revision's own Dockerfile is built instead.
+The environment image, then one layer of the revision's app files (from git objects,
+never the working tree) with the app's configuration, committed without a build, so a
+code-only commit makes one small layer. It runs as an unprivileged numeric user that
+cannot modify its code. With ``recipe = "dockerfile"`` the revision's own Dockerfile is
+built instead.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 
 from snapshot.adapters.build_context import (
     ContextFile,
@@ -20,13 +22,13 @@ from snapshot.adapters.build_context import (
 from snapshot.adapters.docker import DockerEngine
 from snapshot.errors import BuildError
 from snapshot.images import APP_UID
+from snapshot.labels import LABEL_APP_INPUTS
 from snapshot.progress import Progress
 from snapshot.smoke import context_digest
 
 
 def build_app(
     engine: DockerEngine,
-    progress: Progress,
     *,
     files: list[ContextFile],
     env_id: str,
@@ -36,21 +38,20 @@ def build_app(
     env: tuple[tuple[str, str], ...],
     nocache: bool,
 ) -> tuple[str, str]:
-    """FILES (the revision's app files) on the environment image ENV_ID: the image id,
-    and the digest of its exact inputs (``smoke.context_digest``)."""
-    context = app_context(files)
-    dockerfile = app_dockerfile(env_id, port, command, labels, env)
-    context.append(ContextFile("Dockerfile", dockerfile.encode()))
+    """FILES (the revision's app files) on the environment image ENV_ID, as one layer
+    committed with the app's configuration: the image id, and the digest of its exact
+    inputs (``smoke.context_digest``). An image of the same inputs still on the host is
+    the answer again (as a build's cache was), unless NOCACHE."""
+    config = app_config(port, command, labels, env)
     with tempfile.TemporaryFile() as ctx:
-        write_context_tar(context, ctx)
-        ctx.seek(0)
-        inputs = context_digest(ctx)
-        image_id = engine.build(
-            ctx,
-            dockerfile="Dockerfile",
-            network=False,
-            nocache=nocache,
-            on_output=progress.output,
+        write_context_tar(app_context(files), ctx)
+        inputs = context_digest(ctx, [f"FROM {env_id}", *config])
+        same = [] if nocache else engine.images_labelled({LABEL_APP_INPUTS: inputs})
+        if same:
+            return same[0].id, inputs
+        config = app_config(port, command, labels | {LABEL_APP_INPUTS: inputs}, env)
+        image_id = engine.commit_files(
+            env_id, ctx, name=f"snap-app-files-{uuid.uuid4().hex[:12]}", changes=config
         )
         return image_id, inputs
 
@@ -94,27 +95,23 @@ def app_context(files: list[ContextFile]) -> list[ContextFile]:
     return make_context(files, ignore=dockerignore_patterns(ignore), prefix="app/")
 
 
-def app_dockerfile(
-    env_id: str,
+def app_config(
     port: int,
     command: list[str],
     labels: dict[str, str],
     env: tuple[tuple[str, str], ...] = (),
-) -> str:
-    # Dependencies first (the environment image), then what is the same for every
-    # revision (cached), code last: a code-only commit rebuilds one small layer and the
-    # labels. The app runs as an unprivileged numeric user that cannot modify its code
-    # (COPY leaves the files owned by root).
-    return f"""\
-FROM {env_id}
-WORKDIR /app
-ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1{env_words(env)}
-EXPOSE {port}
-USER {APP_UID}:{APP_UID}
-CMD {json.dumps(command)}
-COPY app/ /app/
-{label_instruction(labels)}
-"""
+) -> list[str]:
+    """The app image's configuration over the environment's, as Dockerfile lines. The
+    app runs as an unprivileged numeric user that cannot modify its code (the files
+    are root's)."""
+    return [
+        "WORKDIR /app",
+        f"ENV PORT={port} HOME=/tmp PYTHONUNBUFFERED=1{env_words(env)}",
+        f"EXPOSE {port}",
+        f"USER {APP_UID}:{APP_UID}",
+        f"CMD {json.dumps(command)}",
+        label_instruction(labels),
+    ]
 
 
 def label_instruction(labels: dict[str, str]) -> str:

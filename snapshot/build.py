@@ -426,7 +426,6 @@ class Builder:
 
         image_id, inputs = build_app(
             self.engine,
-            self.progress,
             files=_files(src),
             env_id=env.id,
             port=self.settings.port,

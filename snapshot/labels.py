@@ -21,6 +21,9 @@ LABEL_BASE_IMAGE = "snap.base_image"
 LABEL_BASE_ID = "snap.base_image_id"
 LABEL_ENV_IMAGE_ID = "snap.env_image_id"  # on an app image: the environment image it is FROM
 LABEL_RUN = "snap.run"  # JSON of the CMD and port baked into an app image
+# On an app image: the digest of its exact inputs (files, environment, config), so the
+# same inputs made again find it (smoke.context_digest).
+LABEL_APP_INPUTS = "snap.app_inputs"
 LABEL_PROBE = "snap.probe"  # on the short-lived container that probes a base image
 # On an image that is no revision's own: a mixed one (one revision's code on another's
 # environment, `snap cross`) or a synthetic environment (`snap bisect`: an old environment

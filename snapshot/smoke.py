@@ -96,18 +96,20 @@ def _record(settings: Settings, image_id: str, argv: Sequence[str]) -> Path:
     return settings.cache_dir / "smoke-passed" / key
 
 
-def context_digest(context: BinaryIO) -> str:
-    """sha256 of a build context, read to its end and rewound: an app image's inputs.
+def context_digest(context: BinaryIO, config: Sequence[str]) -> str:
+    """sha256 of an app image's inputs: its files (a tar, read to its end and rewound)
+    and its CONFIG lines.
 
-    snap's app context is a deterministic tar (sorted, mtime 0) holding the Dockerfile,
-    whose FROM names the environment image by id and whose other lines are the image's
-    config and labels; so equal digests mean an image of the same files, environment and
-    config, built again (the classic builder gives it another id: its layers carry the
-    time they were committed)."""
+    snap's app files are a deterministic tar (sorted, mtime 0); the config lines begin
+    with ``FROM`` naming the environment image by id, and the others are the image's
+    config and labels. So equal digests mean an image of the same files, environment and
+    config, made again (with another id: a committed layer carries the time it was
+    made)."""
     digest = hashlib.sha256()
     for chunk in iter(lambda: context.read(1 << 20), b""):
         digest.update(chunk)
     context.seek(0)
+    digest.update(b"\0" + "\n".join(config).encode())
     return f"inputs:{digest.hexdigest()}"
 
 

@@ -121,6 +121,15 @@ class DockerEngine(Runs):
         # The list already carries ids, tags and labels: no inspect per image.
         return [_image_info(summary) for summary in found]
 
+    def images_labelled(self, labels: Mapping[str, str]) -> list[ImageInfo]:
+        """Every local image (tagged or not) carrying all of LABELS."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        try:
+            found = self._api.images(filters=filters)
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        return [_image_info(summary) for summary in found]
+
     def pull(self, ref: str) -> ImageInfo:
         try:
             with self._patient(BUILD_TIMEOUT):

@@ -47,6 +47,16 @@ _DONE = "snap-commit-run: done"
 _EXIT = "snap-commit-run: exit "
 
 
+def _commit_failure(e: Exception) -> DockerError | BuildError:
+    text = str(getattr(e, "explanation", "") or e)
+    if "no space left on device" in text:
+        return BuildError(
+            "the Docker host ran out of disk space during the build",
+            "Free space (e.g. `snap prune` or `docker system prune`) and retry",
+        )
+    return explain(e)
+
+
 def committed_script(script: str, sleep: int) -> str:
     """SCRIPT, then a line saying how it ended; on success the shell sleeps (at most
     SLEEP seconds, should snap be killed before it stops the container) until committed."""
@@ -327,18 +337,8 @@ class Runs(Containers):
         says so and sleeps, is committed while it sleeps (paused, as ``docker commit``
         does) and then killed, and the engine removes it in its own time
         (``AutoRemove``). On any failure it is removed before this returns, as before."""
-        try:
-            config = self._api.inspect_image(image).get("Config") or {}
-        except docker.errors.ImageNotFound as e:
-            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
-        except (docker.errors.APIError, RequestsConnectionError) as e:
-            raise explain(e) from e
-        entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
-        # The container's configuration becomes the image's: nothing of snap's own may be
-        # in it (no label, no environment), and its command is put back to the image's.
-        restore = [f"CMD {json.dumps(cmd or [])}"]
-        if entrypoint:
-            restore.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
+        config = self._image_config(image)
+        entrypoint = config.get("Entrypoint")
         wrapped = committed_script(script, math.ceil(timeout))
         try:
             created = self._api.create_container(
@@ -370,28 +370,76 @@ class Runs(Containers):
                     f"{what} failed ({how}): " + " | ".join(ended.tail[-3:] or ["no output"]),
                     "See the output above with --progress",
                 )
-            # The image's configuration is IMAGE's own (not the container's: no
-            # hostname of a throw-away container in it), then CHANGES.
-            conf = {**config, "Hostname": "", "Domainname": ""}
             with self._patient(BUILD_TIMEOUT):
-                committed = self._api.commit(cid, changes=[*restore, *changes], conf=conf)
-            committed_id = str(committed["Id"])
+                committed_id = self._commit(cid, config, changes, pause=True)
             return committed_id
         except ReadTimeout as e:
             raise EngineTimeout("install", timeout) from e
         except (docker.errors.APIError, RequestsConnectionError) as e:
-            text = str(getattr(e, "explanation", "") or e)
-            if "no space left on device" in text:
-                raise BuildError(
-                    "the Docker host ran out of disk space during the build",
-                    "Free space (e.g. `snap prune` or `docker system prune`) and retry",
-                ) from e
-            raise explain(e) from e
+            raise _commit_failure(e) from e
         finally:
             if committed_id is None:
                 self.remove_container(cid)  # never raises: the error above, if any, stays
             else:
                 self.terminate(cid, signal="SIGKILL")  # the engine removes it (AutoRemove)
+
+    def commit_files(
+        self, image: str, files: BinaryIO, *, name: str, changes: Sequence[str]
+    ) -> str:
+        """IMAGE with the tar FILES unpacked at / as one more layer, committed with CHANGES
+        (Dockerfile lines) over IMAGE's configuration; the new image's id, untagged.
+
+        What ``COPY`` and config lines give in a build, without one: a container (NAME)
+        is created and never started, the files are copied into it, it is committed and
+        removed. The classic builder spends a container create and commit per step (two
+        at least for the app files and their labels), and a build context upload first:
+        for the demo's code-only build, 0.21 s against 0.11-0.13 s this way."""
+        config = self._image_config(image)
+        command = None if config.get("Cmd") or config.get("Entrypoint") else ["true"]
+        try:
+            created = self._api.create_container(
+                image,
+                command=command,
+                name=name,
+                host_config=self._api.create_host_config(network_mode="none"),
+                network_disabled=True,
+            )
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+        cid = str(created["Id"])
+        try:
+            with self._patient(BUILD_TIMEOUT):
+                self._api.put_archive(cid, "/", files)
+                return self._commit(cid, config, changes, pause=False)
+        except ReadTimeout as e:
+            raise EngineTimeout("commit", BUILD_TIMEOUT) from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise _commit_failure(e) from e
+        finally:
+            self.remove_container(cid)  # never raises: the error above, if any, stays
+
+    def _image_config(self, image: str) -> dict[str, Any]:
+        try:
+            return dict(self._api.inspect_image(image).get("Config") or {})
+        except docker.errors.ImageNotFound as e:
+            raise DockerError(f"image {image} is not on this Docker host", "Build it first") from e
+        except (docker.errors.APIError, RequestsConnectionError) as e:
+            raise explain(e) from e
+
+    def _commit(
+        self, cid: str, config: dict[str, Any], changes: Sequence[str], *, pause: bool
+    ) -> str:
+        """Container CID as an image whose configuration is CONFIG (its image's own, not
+        the container's: no hostname of a throw-away container, no command of snap's),
+        then CHANGES."""
+        # The engine fills what CONFIG leaves empty from the container: its command is
+        # put back to the image's explicitly.
+        restore = [f"CMD {json.dumps(config.get('Cmd') or [])}"]
+        if config.get("Entrypoint"):
+            restore.append(f"ENTRYPOINT {json.dumps(config['Entrypoint'])}")
+        conf = {**config, "Hostname": "", "Domainname": ""}
+        committed = self._api.commit(cid, changes=[*restore, *changes], conf=conf, pause=pause)
+        return str(committed["Id"])
 
     def build(
         self,
