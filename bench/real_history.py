@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench import BenchError, index, seed
 from bench.images import CLASSIC_BUILDER
-from bench.snapbuild import compile_snap
+from bench.snapbuild import compile_snap, settle_engine
 from bench.timing import Marker, TimedRun, phases, run_timed
 
 SNAP = str(Path(sys.executable).parent / "snap")
@@ -91,10 +91,13 @@ def snap_build(repo: Path, spec: str, env: dict[str, str]) -> dict[str, object]:
         run = run_timed(argv, env=env)
     except BenchError as e:
         return {"ok": False, "error": " | ".join(str(e).strip().splitlines()[-4:])}
+    finally:
+        settled = settle_engine()
     err = "".join(line.text for line in run.lines if line.stream == "stderr")
     return {
         "ok": True,
         "seconds": round(run.seconds, 2),
+        "engine_cleanup_after": round(settled, 2),  # untimed: the engine removing the install
         "phases": {k: round(v, 2) for k, v in phases(run, SNAP_PHASES, FIRST_PHASE).items()},
         # The sdists are fetched and built while pip downloads the wheels: their own span.
         "sdist_span": _span(run, r"^snap: downloading the sdist ", r"^snap: the builder run for "),

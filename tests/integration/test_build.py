@@ -485,6 +485,31 @@ def test_the_app_image_runs_gunicorn_as_a_non_root_user(builds: DemoBuilds) -> N
 
 
 @pytest.mark.docker
+def test_the_app_image_is_one_committed_layer_with_the_apps_config(builds: DemoBuilds) -> None:
+    image = inspect(builds.app("v1"))
+    assert image is not None
+    env = inspect(image["Config"]["Labels"]["snap.env_image_id"])
+    assert env is not None
+    config, run = image["Config"], json.loads(image["Config"]["Labels"]["snap.run"])
+
+    assert image["RootFS"]["Layers"][:-1] == env["RootFS"]["Layers"]  # one layer more
+    assert config["WorkingDir"] == "/app"
+    assert config["User"] == "10001:10001"
+    assert config["Cmd"] == run["command"]
+    assert list(config["ExposedPorts"]) == [f"{run['port']}/tcp"]
+    assert {f"PORT={run['port']}", "HOME=/tmp", "PYTHONUNBUFFERED=1"} <= set(config["Env"])
+    assert config["Hostname"] == ""  # not the throw-away container's
+    assert config["Labels"]["snap.app_inputs"].startswith("inputs:")
+    assert config["Entrypoint"] == env["Config"]["Entrypoint"]
+    # The container it was committed from is gone.
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "name=snap-app-files-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert left.strip() == ""
+
+
+@pytest.mark.docker
 def test_the_app_image_holds_the_revision_files_minus_dockerignore(
     builds: DemoBuilds, demo: DemoRepository
 ) -> None:
