@@ -32,6 +32,15 @@ def container_exists(name: str) -> bool:
     return name in out.split()
 
 
+def config_cmd(image: str) -> str:
+    return subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Cmd}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def run_in(image: str, *argv: str) -> str:
     return subprocess.run(
         ["docker", "run", "--rm", "--network", "none", image, *argv],
@@ -62,19 +71,8 @@ def test_the_layer_holds_what_the_script_wrote_and_the_container_goes(base_image
         try:
             info = engine.image(image_id)
             assert info is not None and info.labels["snaptest.commit"] == "1"
-            inspect = subprocess.run(
-                ["docker", "image", "inspect", "--format", "{{json .Config.Cmd}}", image_id],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            base = subprocess.run(
-                ["docker", "image", "inspect", "--format", "{{json .Config.Cmd}}", base_image],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            assert inspect == base  # not the sleeping shell's
+            # The base's command, not the sleeping shell's.
+            assert config_cmd(image_id) == config_cmd(base_image)
             assert run_in(image_id, "cat", "/opt/out.txt") == "from the inputs\n"
             assert run_in(image_id, "sh", "-c", "test -e /snap && echo yes || echo no") == "no\n"
         finally:
