@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench import BenchError, Interrupted
 from bench.timing import Marker, Sample, TimedRun, run_timed
+from snapshot.env_image import INSTALL_CONTAINER_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def settle_engine(timeout: float = 120) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         left = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "name=snap-env-install-"],
+            ["docker", "ps", "-aq", "--filter", f"name={INSTALL_CONTAINER_PREFIX}"],
             capture_output=True, text=True, check=False,
         ).stdout.split()  # fmt: skip
         if not left:
@@ -97,12 +98,12 @@ class SnapBuild:
         try:
             run = run_timed(argv, env=self.environ(), cwd=PROJECT_ROOT)
         except BenchError as e:
-            settle_engine()
             found = _PRUNED_UNDER_US.search(str(e))
             if found:
                 raise Interrupted(f"snap build {rev}: {found.group(0)}") from e
             raise
-        settle_engine()
+        finally:
+            settle_engine()
         try:
             doc = json.loads(run.stdout())
         except ValueError as e:

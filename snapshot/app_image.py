@@ -49,9 +49,12 @@ def build_app(
         same = [] if nocache else engine.images_labelled({LABEL_APP_INPUTS: inputs})
         if same:
             return same[0].id, inputs
-        config = app_config(port, command, labels | {LABEL_APP_INPUTS: inputs}, env)
         image_id = engine.commit_files(
-            env_id, ctx, name=f"snap-app-files-{uuid.uuid4().hex[:12]}", changes=config
+            env_id,
+            ctx,
+            name=f"snap-app-files-{uuid.uuid4().hex[:12]}",
+            # The digest cannot cover its own label: it is one more line.
+            changes=[*config, label_instruction({LABEL_APP_INPUTS: inputs})],
         )
         return image_id, inputs
 

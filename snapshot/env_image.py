@@ -30,6 +30,9 @@ from snapshot.progress import Progress
 from snapshot.sdists import ProbeFn
 from snapshot.wheelcache import Artifact, WheelCache
 
+# The install container's name: the engine removes it after the commit, in its own time.
+INSTALL_CONTAINER_PREFIX = "snap-env-install-"
+
 
 @dataclass(frozen=True)
 class EnvImage:
@@ -85,7 +88,7 @@ def environment_image(
         base.id,
         env_inputs(packages, wheels.artifacts, built),
         INSTALL_SCRIPT,
-        name=f"snap-env-install-{uuid.uuid4().hex[:12]}",
+        name=f"{INSTALL_CONTAINER_PREFIX}{uuid.uuid4().hex[:12]}",
         what=f"installing the lock of {label} on {base_ref}",
         changes=[label_instruction(labels)],
         on_output=progress.output,

@@ -103,8 +103,8 @@ def context_digest(context: BinaryIO, config: Sequence[str]) -> str:
     snap's app files are a deterministic tar (sorted, mtime 0); the config lines begin
     with ``FROM`` naming the environment image by id, and the others are the image's
     config and labels. So equal digests mean an image of the same files, environment and
-    config, made again (with another id: a committed layer carries the time it was
-    made)."""
+    config: the one still on the host that carries the digest (``LABEL_APP_INPUTS``), or
+    one made again, with another id (a committed layer carries the time it was made)."""
     digest = hashlib.sha256()
     for chunk in iter(lambda: context.read(1 << 20), b""):
         digest.update(chunk)
