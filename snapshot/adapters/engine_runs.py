@@ -11,7 +11,7 @@ import math
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -105,25 +105,48 @@ def _follow_until_done(stream: Any, on_output: OutputSink | None) -> _Ended:
 class Runs(Containers):
     """What ``DockerEngine`` runs once and throws away, and what it builds."""
 
-    def run_python(self, image: str, script: str, timeout: float = 120) -> str:
-        """Run SCRIPT with the image's python3, no network, and return its stdout."""
+    def _throwaway(self, image: str, *, what: str, advice: str, **options: Any) -> Any:
+        """A container of IMAGE run as root with no network and no command of its own (the
+        SDK's high-level object), created but not started. WHAT names it in the error,
+        with ADVICE."""
         try:
-            container = self._client.containers.create(
-                image,
-                entrypoint=["python3", "-c", script],
-                command=[],
-                user="0",
-                network_mode="none",
-                labels={LABEL_PROBE: "1"},
+            return self._client.containers.create(
+                image, command=[], user="0", network_mode="none", **options
             )
         except (Timeout, RequestsConnectionError) as e:
             raise explain(e, "create container", self._client.api.timeout) from e
         except docker.errors.APIError as e:
-            raise BuildError(
-                f"cannot start a container of {image}: {e.explanation}",
-                f"Check that {image} exists and runs (`docker run --rm {image} python3 -V`)",
-            ) from e
+            raise BuildError(f"cannot create {what}: {e.explanation}", advice) from e
+
+    @contextlib.contextmanager
+    def _running(self, container: Any, what: str, timeout: float) -> Iterator[None]:
+        """The run of a ``_throwaway`` CONTAINER (WHAT, in errors): the engine's failures
+        as one-line errors, and the container removed however it ends."""
         try:
+            yield
+        except (ReadTimeout, RequestsConnectionError) as e:
+            raise BuildError(
+                f"{what} did not finish in {timeout:.0f} s",
+                "Check that the Docker host is not overloaded, then retry",
+            ) from e
+        except docker.errors.APIError as e:
+            raise BuildError(
+                f"running {what} failed: {e.explanation}",
+                "Check `docker info` and the engine's log, then retry",
+            ) from e
+        finally:
+            _remove_quietly(container)
+
+    def run_python(self, image: str, script: str, timeout: float = 120) -> str:
+        """Run SCRIPT with the image's python3, no network, and return its stdout."""
+        container = self._throwaway(
+            image,
+            entrypoint=["python3", "-c", script],
+            labels={LABEL_PROBE: "1"},
+            what=f"a container of {image}",
+            advice=f"Check that {image} exists and runs (`docker run --rm {image} python3 -V`)",
+        )
+        with self._running(container, f"python3 in {image}", timeout):
             container.start()
             result = container.wait(timeout=timeout)
             out = container.logs(stdout=True, stderr=False).decode(errors="replace")
@@ -135,18 +158,6 @@ class Runs(Containers):
                     "Check that the image has a working python3",
                 )
             return out
-        except (ReadTimeout, RequestsConnectionError) as e:
-            raise BuildError(
-                f"python3 in {image} did not finish in {timeout:.0f} s",
-                "Check that the Docker host is not overloaded, then retry",
-            ) from e
-        except docker.errors.APIError as e:
-            raise BuildError(
-                f"running {image} failed: {e.explanation}",
-                "Check `docker info` and the engine's log, then retry",
-            ) from e
-        finally:
-            _remove_quietly(container)
 
     def run_command(
         self,
@@ -256,24 +267,15 @@ class Runs(Containers):
         its log and, when it succeeded, the files it left in OUTPUT_DIR (their paths under
         it -> bytes). ON_CREATE is told the container's id as soon as it exists (another
         thread may remove it to stop the run)."""
-        try:
-            container = self._client.containers.create(
-                image,
-                entrypoint=argv,
-                command=[],
-                user="0",
-                environment=dict(env),
-                network_mode="none",
-                labels={LABEL_BUILDER: "1"},
-            )
-        except (Timeout, RequestsConnectionError) as e:
-            raise explain(e, "create container", self._client.api.timeout) from e
-        except docker.errors.APIError as e:
-            raise BuildError(
-                f"cannot create a builder container of {image}: {e.explanation}",
-                "Check `docker info` and the engine's log, then retry",
-            ) from e
-        try:
+        container = self._throwaway(
+            image,
+            entrypoint=argv,
+            environment=dict(env),
+            labels={LABEL_BUILDER: "1"},
+            what=f"a builder container of {image}",
+            advice="Check `docker info` and the engine's log, then retry",
+        )
+        with self._running(container, f"the builder {image}", timeout):
             if on_create:
                 on_create(str(container.id))
             with tempfile.TemporaryFile() as tar:
@@ -297,18 +299,6 @@ class Runs(Containers):
                                 # The path under OUTPUT_DIR (the archive names it too).
                                 outputs[m.name.split("/", 1)[-1]] = f.read()
             return BuilderRun(code, raw.splitlines(), outputs)
-        except (ReadTimeout, RequestsConnectionError) as e:
-            raise BuildError(
-                f"the build in {image} did not finish in {timeout:.0f} s",
-                "Check that the Docker host is not overloaded, then retry",
-            ) from e
-        except docker.errors.APIError as e:
-            raise BuildError(
-                f"running the builder {image} failed: {e.explanation}",
-                "Check `docker info` and the engine's log, then retry",
-            ) from e
-        finally:
-            _remove_quietly(container)
 
     def commit_run(
         self,

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from snapshot.adapters.docker import DockerEngine
-from snapshot.errors import DockerError
+from snapshot.errors import BuildError, DockerError
+from snapshot.labels import LABEL_BUILDER, LABEL_PROBE
 
 pytestmark = pytest.mark.docker
 
@@ -73,3 +74,48 @@ def test_a_command_that_never_ends_is_killed_at_its_deadline(base_image: str) ->
         f"sleep in {base_image} did not finish in 2 s. "
         "Check what it waits for; the container was removed."
     )
+
+
+def _left(label: str) -> list[str]:
+    """Containers (running or not) that carry LABEL: what a throw-away run left behind."""
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={label}"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return out.split()
+
+
+def test_a_throwaway_run_of_a_missing_image_says_which_container_could_not_be_made() -> None:
+    missing = "snap-test/no-such-image:1"
+    with DockerEngine() as engine:
+        with pytest.raises(BuildError) as probe:
+            engine.run_python(missing, "print(1)")
+        with pytest.raises(BuildError) as builder:
+            engine.run_builder(missing, [], ["true"], {}, output_dir="/out", timeout=30)
+
+    assert probe.value.message == (
+        f"cannot create a container of {missing}: No such image: {missing}. "
+        f"Check that {missing} exists and runs (`docker run --rm {missing} python3 -V`)."
+    )
+    assert builder.value.message == (
+        f"cannot create a builder container of {missing}: No such image: {missing}. "
+        "Check `docker info` and the engine's log, then retry."
+    )
+
+
+def test_a_throwaway_run_past_its_deadline_fails_and_leaves_no_container(base_image: str) -> None:
+    with DockerEngine() as engine:
+        with pytest.raises(BuildError) as probe:
+            engine.run_python(base_image, "import time; time.sleep(600)", timeout=2)
+        with pytest.raises(BuildError) as builder:
+            engine.run_builder(base_image, [], ["sleep", "600"], {}, output_dir="/o", timeout=2)
+
+    assert probe.value.message == (
+        f"python3 in {base_image} did not finish in 2 s. "
+        "Check that the Docker host is not overloaded, then retry."
+    )
+    assert builder.value.message == (
+        f"the builder {base_image} did not finish in 2 s. "
+        "Check that the Docker host is not overloaded, then retry."
+    )
+    assert _left(LABEL_PROBE) == [] and _left(LABEL_BUILDER) == []
