@@ -27,7 +27,7 @@ from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.adapters.gitrepo import GitRepository
 from snapshot.config import Settings
 from snapshot.errors import BuildError
-from snapshot.images import app_tag, env_tag, local_or_pulled
+from snapshot.images import EnvImage, app_tag, env_tag, local_or_pulled, proven_environment
 from snapshot.labels import (
     KIND_APP,
     KIND_ENV,
@@ -54,7 +54,6 @@ from snapshot.verify import gate
 from snapshot.wheelcache import WheelCache
 
 if TYPE_CHECKING:
-    from snapshot.env_image import EnvImage
     from snapshot.locked_wheels import SdistSetup, Wheels
     from snapshot.platform import TargetPlatform
 
@@ -377,13 +376,22 @@ class Builder:
     # -- environment image -----------------------------------------------------------
 
     def _environment(self, src: RevisionSource) -> EnvImage:
+        base, target = self._base(src)
+        tag = env_tag(self.settings, src.lock.lock_id)
+        proven = (
+            None
+            if self.nocache
+            else proven_environment(self.engine, tag, src.lock.lock_id, base.id)
+        )
+        if proven:
+            self.progress.step(f"reusing environment {tag}")
+            return EnvImage(proven, True, None)
         from snapshot.env_image import environment_image
 
-        base, target = self._base(src)
         return environment_image(
             self.engine,
             self.progress,
-            tag=env_tag(self.settings, src.lock.lock_id),
+            tag=tag,
             lock=src.lock,
             label=src.label,
             base=base,
@@ -394,7 +402,6 @@ class Builder:
             cache=self.cache,
             cache_dir=self.settings.cache_dir,
             probe=self._probe,
-            nocache=self.nocache,
         )
 
     def _sdist_setup(self, src: RevisionSource) -> SdistSetup:

@@ -11,7 +11,6 @@ dependencies. A failed build leaves no tag behind.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.app_image import label_instruction
 from snapshot.closure import Installed, closure_problems
 from snapshot.errors import BuildError
+from snapshot.images import EnvImage
 from snapshot.install_script import INSTALL_SCRIPT
-from snapshot.labels import LABEL_BASE_ID, LABEL_LOCK_ID, LABEL_SDIST_BUILDS
-from snapshot.locked_wheels import SdistSetup, Wheels, locked_wheels, requirement_line
+from snapshot.labels import LABEL_SDIST_BUILDS
+from snapshot.locked_wheels import SdistSetup, locked_wheels, requirement_line
 from snapshot.lockfile import LockFile, Package
 from snapshot.platform import INSTALLED_SCRIPT, TargetPlatform
 from snapshot.progress import Progress
@@ -32,13 +32,6 @@ from snapshot.wheelcache import Artifact, WheelCache
 
 # The install container's name: the engine removes it after the commit, in its own time.
 INSTALL_CONTAINER_PREFIX = "snap-env-install-"
-
-
-@dataclass(frozen=True)
-class EnvImage:
-    info: ImageInfo
-    reused: bool  # the tagged image already held this lock on this base
-    wheels: Wheels | None  # what this build installed (None when reused)
 
 
 def environment_image(
@@ -56,18 +49,9 @@ def environment_image(
     cache: WheelCache,
     cache_dir: Path,
     probe: ProbeFn,
-    nocache: bool,
 ) -> EnvImage:
-    """TAG for LOCK on BASE: reused when its labels prove it, else built, checked, tagged."""
-    existing = engine.image(tag)
-    if (
-        existing
-        and not nocache
-        and existing.labels.get(LABEL_LOCK_ID) == lock.lock_id
-        and existing.labels.get(LABEL_BASE_ID) == base.id
-    ):
-        progress.step(f"reusing environment {tag}")
-        return EnvImage(existing, True, None)
+    """TAG for LOCK on BASE, built, checked and tagged (``images.proven_environment`` is
+    asked first, by the caller: a reused environment needs nothing of this module)."""
     packages = [p for p in lock.default if target.applies(p.markers)]
     wheels = locked_wheels(
         packages,

@@ -7,13 +7,18 @@ An app image is ``<image>:<rev[:12]>`` and an environment image ``<image>-env:<l
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.config import Settings
 from snapshot.errors import BuildError, DockerError
-from snapshot.labels import KIND_APP, LABEL_KIND, LABEL_REVISION
+from snapshot.labels import KIND_APP, LABEL_BASE_ID, LABEL_KIND, LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.progress import Progress
 from snapshot.revision import short_id
+
+if TYPE_CHECKING:
+    from snapshot.locked_wheels import Wheels
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,29 @@ def app_tag(settings: Settings, sha: str) -> str:
 
 def env_tag(settings: Settings, lock_id: str) -> str:
     return image_tag(settings.env_image_name, lock_id)
+
+
+@dataclass(frozen=True)
+class EnvImage:
+    info: ImageInfo
+    reused: bool  # the tagged image already held this lock on this base
+    wheels: Wheels | None  # what this build installed (None when reused)
+
+
+def proven_environment(
+    engine: DockerEngine, tag: str, lock_id: str, base_id: str
+) -> ImageInfo | None:
+    """The environment image TAG when its labels prove it holds LOCK_ID on the base
+    BASE_ID, else None. Asked before anything that builds one is imported: a code-only
+    build (the environment reused) then loads none of the wheel and sdist code."""
+    existing = engine.image(tag)
+    if (
+        existing
+        and existing.labels.get(LABEL_LOCK_ID) == lock_id
+        and existing.labels.get(LABEL_BASE_ID) == base_id
+    ):
+        return existing
+    return None
 
 
 def mixed_tag(settings: Settings, code_sha: str, lock_id: str) -> str:
