@@ -226,7 +226,6 @@ class Builder:
         cached: bool,
         t0: float,
     ) -> BuildResult:
-        built = env.wheels.built if env and env.wheels else ()
         if env_image is None and self.settings.recipe == "snap":
             tag = env_tag(self.settings, src.lock.lock_id)
             # A cache hit needs no environment image; report one only if it is still here.
@@ -239,10 +238,10 @@ class Builder:
             revision=src.commit.sha,
             cached=cached,
             env_cached=cached or (env is not None and env.reused),
-            downloaded=env.wheels.downloaded if env and env.wheels else 0,
+            downloaded=env.downloaded if env else 0,
             seconds=round(time.monotonic() - t0, 3),
-            sdist_built=sum(1 for b in built if b.built),
-            sdist_reused=sum(1 for b in built if not b.built),
+            sdist_built=env.sdist_built if env else 0,
+            sdist_reused=env.sdist_reused if env else 0,
         )
 
     def _proves(self, info: ImageInfo, src: RevisionSource) -> bool:
@@ -385,7 +384,7 @@ class Builder:
         )
         if proven:
             self.progress.step(f"reusing environment {tag}")
-            return EnvImage(proven, True, None)
+            return EnvImage(proven, True)
         from snapshot.env_image import environment_image
 
         return environment_image(

@@ -81,7 +81,13 @@ def environment_image(
     engine.tag(image_id, tag)
     info = engine.image(tag)
     assert info is not None
-    return EnvImage(info, False, wheels)
+    return EnvImage(
+        info,
+        False,
+        downloaded=wheels.downloaded,
+        sdist_built=sum(1 for b in wheels.built if b.built),
+        sdist_reused=sum(1 for b in wheels.built if not b.built),
+    )
 
 
 def check_installed(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from snapshot.adapters.docker import DockerEngine, ImageInfo
 from snapshot.config import Settings
@@ -16,9 +15,6 @@ from snapshot.errors import BuildError, DockerError
 from snapshot.labels import KIND_APP, LABEL_BASE_ID, LABEL_KIND, LABEL_LOCK_ID, LABEL_REVISION
 from snapshot.progress import Progress
 from snapshot.revision import short_id
-
-if TYPE_CHECKING:
-    from snapshot.locked_wheels import Wheels
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +37,13 @@ def env_tag(settings: Settings, lock_id: str) -> str:
 
 @dataclass(frozen=True)
 class EnvImage:
+    """An environment image for a build, and what making it took (all 0 when reused)."""
+
     info: ImageInfo
     reused: bool  # the tagged image already held this lock on this base
-    wheels: Wheels | None  # what this build installed (None when reused)
+    downloaded: int = 0  # artifacts fetched into the wheel cache
+    sdist_built: int = 0  # wheels made from sdists in the builder
+    sdist_reused: int = 0  # wheels built from sdists earlier, taken from the cache
 
 
 def proven_environment(
