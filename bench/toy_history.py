@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def build_toy_history(
     history = ToyHistory(path, locks, breaking)
     day = 0
 
-    def commit(files: dict[str, str | bytes | None], message: str, tag: str | None) -> None:
+    def commit(files: Mapping[str, str | bytes | None], message: str, tag: str | None) -> None:
         nonlocal day
         day += 1
         sha = commit_files(repo, files, message, tag=tag, date=f"2024-03-{day:02d}T12:00:00+00:00")
