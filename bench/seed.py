@@ -10,8 +10,10 @@ succeeds installed every file from the local index.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +45,36 @@ PHASES = (
 _PIPENV_RAN = r"Installing dependencies from Pipfile\.lock"
 
 
+def _tree_without(repo: Path, rev: str, patterns: list[str]) -> str:
+    """The id of REV's tree with the files matching PATTERNS (git globs) removed: written
+    through a throw-away index, so neither the work tree nor the clone's index changes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+
+        def git(*args: str) -> str:
+            done = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, env=env, check=False
+            )
+            if done.returncode != 0:
+                raise BenchError(f"git {args[0]} failed: {done.stderr.decode(errors='replace')}")
+            return done.stdout.decode()
+
+        git("read-tree", rev)
+        matched = git("ls-files", "-z", "--", *[f":(glob){p}" for p in patterns]).split("\0")
+        if any(matched):
+            git("update-index", "--force-remove", "--", *[m for m in matched if m])
+        return git("write-tree").strip()
+
+
 def export_context(repo: Path, rev: str, dest: Path, base: str) -> Path:
-    """REV's tree (``git archive``, as a checkout would have it) plus the seed Dockerfile."""
+    """REV's tree (``git archive``, as a checkout would have it) plus the seed Dockerfile.
+
+    The files ``SNAP_EXCLUDE`` keeps out of snap's build are kept out of the seed's too,
+    so both sides build the same tree (and a clone missing those blobs can be measured)."""
+    excluded = [p.strip() for p in os.environ.get("SNAP_EXCLUDE", "").split(",") if p.strip()]
+    tree = _tree_without(repo, rev, excluded) if excluded else rev
     done = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", rev], capture_output=True, check=False
+        ["git", "-C", str(repo), "archive", "--format=tar", tree], capture_output=True, check=False
     )
     if done.returncode != 0:
         raise BenchError(f"git archive {rev} failed: {done.stderr.decode(errors='replace')}")
