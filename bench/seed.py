@@ -14,12 +14,15 @@ import os
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import BenchError
 from bench.images import CLASSIC_BUILDER
 from bench.timing import Marker, Sample, TimedRun, run_timed
+from snapshot.adapters.build_context import pattern_matcher
+from snapshot.config import load_settings
 
 DOCKERFILE = """\
 FROM {base}
@@ -45,9 +48,10 @@ PHASES = (
 _PIPENV_RAN = r"Installing dependencies from Pipfile\.lock"
 
 
-def _tree_without(repo: Path, rev: str, patterns: list[str]) -> str:
-    """The id of REV's tree with the files matching PATTERNS (git globs) removed: written
-    through a throw-away index, so neither the work tree nor the clone's index changes."""
+def _tree_without(repo: Path, rev: str, exclude: Sequence[str]) -> str:
+    """The id of REV's tree less the files snap's EXCLUDE globs match (snap's own matcher),
+    written through a throw-away index: neither the work tree nor the clone's index changes."""
+    excluded = pattern_matcher(exclude)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
 
@@ -60,19 +64,20 @@ def _tree_without(repo: Path, rev: str, patterns: list[str]) -> str:
             return done.stdout.decode()
 
         git("read-tree", rev)
-        matched = git("ls-files", "-z", "--", *[f":(glob){p}" for p in patterns]).split("\0")
-        if any(matched):
-            git("update-index", "--force-remove", "--", *[m for m in matched if m])
+        matched = [p for p in git("ls-files", "-z").split("\0") if p and excluded(p)]
+        if matched:
+            git("update-index", "--force-remove", "--", *matched)
         return git("write-tree").strip()
 
 
 def export_context(repo: Path, rev: str, dest: Path, base: str) -> Path:
     """REV's tree (``git archive``, as a checkout would have it) plus the seed Dockerfile.
 
-    The files ``SNAP_EXCLUDE`` keeps out of snap's build are kept out of the seed's too,
-    so both sides build the same tree (and a clone missing those blobs can be measured)."""
-    excluded = [p.strip() for p in os.environ.get("SNAP_EXCLUDE", "").split(",") if p.strip()]
-    tree = _tree_without(repo, rev, excluded) if excluded else rev
+    What snap's ``exclude`` setting (``SNAP_EXCLUDE`` here) leaves out of snap's build is
+    left out of the seed's too, so both sides build the same tree (and a clone missing
+    those blobs can be measured)."""
+    exclude = load_settings(repo).exclude
+    tree = _tree_without(repo, rev, exclude) if exclude else rev
     done = subprocess.run(
         ["git", "-C", str(repo), "archive", "--format=tar", tree], capture_output=True, check=False
     )

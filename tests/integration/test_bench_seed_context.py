@@ -38,7 +38,7 @@ def test_excluded_files_are_left_out_and_the_clone_is_unchanged(
     repo = tmp_path / "repo"
     rev = _repo(repo)
     (repo / "data" / "big.json").write_text("edited, not committed\n")
-    monkeypatch.setenv("SNAP_EXCLUDE", "data/big.json, nothing/**")
+    monkeypatch.setenv("SNAP_EXCLUDE", "data/big*, nothing/**")
     dest = export_context(repo, rev, tmp_path / "ctx", "base:1")
     assert _files(dest) == {"app.py", "data/small.json", "Dockerfile"}
     assert git(repo, "status", "--porcelain") == " M data/big.json\n"
