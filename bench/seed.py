@@ -14,15 +14,14 @@ import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import BenchError
 from bench.images import CLASSIC_BUILDER
 from bench.timing import Marker, Sample, TimedRun, run_timed
-from snapshot.adapters.build_context import pattern_matcher
-from snapshot.config import load_settings
+from snapshot.appfiles import decide
+from snapshot.config import Settings, load_settings
 
 DOCKERFILE = """\
 FROM {base}
@@ -48,10 +47,10 @@ PHASES = (
 _PIPENV_RAN = r"Installing dependencies from Pipfile\.lock"
 
 
-def _tree_without(repo: Path, rev: str, exclude: Sequence[str]) -> str:
-    """The id of REV's tree less the files snap's EXCLUDE globs match (snap's own matcher),
+def _tree_without(repo: Path, rev: str, settings: Settings) -> str:
+    """The id of REV's tree less the files snap's ``include``/``exclude`` leave out of its
+    build (snap's own ``decide``; the seed's docker build applies the .dockerignore itself),
     written through a throw-away index: neither the work tree nor the clone's index changes."""
-    excluded = pattern_matcher(exclude)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
 
@@ -64,20 +63,23 @@ def _tree_without(repo: Path, rev: str, exclude: Sequence[str]) -> str:
             return done.stdout.decode()
 
         git("read-tree", rev)
-        matched = [p for p in git("ls-files", "-z").split("\0") if p and excluded(p)]
-        if matched:
-            git("update-index", "--force-remove", "--", *matched)
+        paths = [p for p in git("ls-files", "-z").split("\0") if p]
+        decisions = decide(paths, "", settings.include, settings.exclude)
+        left_out = [p for p, why in zip(paths, decisions, strict=True) if why is not None]
+        if left_out:
+            git("update-index", "--force-remove", "--", *left_out)
         return git("write-tree").strip()
 
 
 def export_context(repo: Path, rev: str, dest: Path, base: str) -> Path:
     """REV's tree (``git archive``, as a checkout would have it) plus the seed Dockerfile.
 
-    What snap's ``exclude`` setting (``SNAP_EXCLUDE`` here) leaves out of snap's build is
-    left out of the seed's too, so both sides build the same tree (and a clone missing
-    those blobs can be measured)."""
-    exclude = load_settings(repo).exclude
-    tree = _tree_without(repo, rev, exclude) if exclude else rev
+    What snap's ``include``/``exclude`` settings (``SNAP_EXCLUDE`` here) leave out of
+    snap's build is left out of the seed's too, so both sides build the same tree (and a
+    clone missing those blobs can be measured)."""
+    settings = load_settings(repo)
+    chosen = settings.include or settings.exclude
+    tree = _tree_without(repo, rev, settings) if chosen else rev
     done = subprocess.run(
         ["git", "-C", str(repo), "archive", "--format=tar", tree], capture_output=True, check=False
     )

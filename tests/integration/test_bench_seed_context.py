@@ -1,5 +1,6 @@
-"""The seed's build context in the real-history pair: REV's tree, less what SNAP_EXCLUDE
-leaves out of snap's build, so both sides build the same files. Real git, no engine."""
+"""The seed's build context in the real-history pair: REV's tree, less what snap's include
+and exclude leave out of snap's build, so both sides build the same files. Real git, no
+engine."""
 
 from __future__ import annotations
 
@@ -43,3 +44,12 @@ def test_excluded_files_are_left_out_and_the_clone_is_unchanged(
     assert _files(dest) == {"app.py", "data/small.json", "Dockerfile"}
     assert git(repo, "status", "--porcelain") == " M data/big.json\n"
     assert git(repo, "ls-files") == "app.py\ndata/big.json\ndata/small.json\n"
+
+
+def test_only_the_included_files_when_include_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rev = _repo(tmp_path / "repo")
+    monkeypatch.setenv("SNAP_INCLUDE", "app.py,data/small.json")
+    dest = export_context(tmp_path / "repo", rev, tmp_path / "ctx", "base:1")
+    assert _files(dest) == {"app.py", "data/small.json", "Dockerfile"}
