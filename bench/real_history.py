@@ -14,7 +14,9 @@ pipenv with its dependencies), cold (``--no-cache``) and warm (its layer cache k
 app file changed: a new revision with the same lock); against snap cold (empty cache:
 wheels from that same local index, sdists from the lock's source), snap warm (wheel cache
 filled, no images: the environment image is made again) and snap with the environment
-image present (a new revision with the same lock: the app image only).
+image present (a new revision with the same lock: the app image only). Before each timed
+run of either side the engine's deferred removals are waited for, the disk is flushed and
+the run waits a minute (``flush``), untimed, so no run is charged for the one before it.
 
     SNAP_SMOKE="python3 -c 'import django'" .venv/bin/python -m bench.real_history \\
         --repo ../tock --revs 9e77b033,ac0326ae --seed-rev 9e77b033 --runs 2
@@ -31,6 +33,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench import BenchError, index, seed
@@ -76,6 +81,28 @@ def remove_images(image: str) -> None:
     ).stdout.split()  # fmt: skip
     if out:
         subprocess.run(["docker", "rmi", "-f", *out], capture_output=True, check=False)
+
+
+# Where seed_pair keeps the images a timed run must not find (see set_aside).
+SET_ASIDE = "snapbench-set-aside"
+
+
+def set_aside(prefix: str, name: str) -> None:
+    """The images tagged PREFIX* (snap's app and environment images) out of snap's way
+    without deleting them: each tagged ``snapbench-set-aside:<name>-<i>`` and its own tag
+    removed, which deletes nothing.
+
+    Deleting them before a timed run would charge that run for the deletion: on a
+    filesystem without a journal, new files skip inodes freed in the last minutes
+    (``flush``). The seed's side deletes nothing either (its images stay, untagged, until
+    the end); everything set aside is deleted after the last run."""
+    tags = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{prefix}*"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for i, tag in enumerate(tags):
+        subprocess.run(["docker", "tag", tag, f"{SET_ASIDE}:{name}-{i}"], check=True)
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=True)
 
 
 def split(spec: str) -> tuple[str, str | None]:
@@ -207,32 +234,38 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
     samples: dict[str, list[dict[str, object]]] = {
         k: [] for k in ("snap_cold", "snap_warm", "snap_same_lock", "seed_cold", "seed_warm")
     }
-    with index.serve(folder, exe, work / "pypiserver.log") as server:
+    with (
+        index.serve(folder, exe, work / "pypiserver.log") as server,
+        _images_removed_after(image, seed_image),
+    ):
         build = seed.SeedBuild(server.url)
         cold_extra = {"PIP_INDEX_URL": server.url}  # snap's wheels from the seed's index too
+
+        def timed(key: str, run: Callable[..., dict[str, object]], *args: object) -> None:
+            flushed = flush()  # untimed, before the run
+            samples[key].append(run(*args) | flushed)
+
         for n in range(runs):
             cache = work / f"snap-cold-{n}" / "cache"
-            remove_images(image)
-            samples["snap_cold"].append(snap_build(repo, spec, snap_env(cache, image, cold_extra)))
-            samples["seed_cold"].append(_seed(build, context, f"{seed_image}:cold", True))
-            remove_images(image)  # the wheel cache stays: the environment is made again
-            samples["snap_warm"].append(snap_build(repo, spec, snap_env(cache, image)))
-            # A new revision with the same lock: snap's app image removed, its environment
-            # image kept; the seed's layer cache kept, one app file changed.
-            _remove_app_images(image)
-            samples["snap_same_lock"].append(snap_build(repo, spec, snap_env(cache, image)))
+            set_aside(image, f"{n}-before-cold")
+            timed("snap_cold", snap_build, repo, spec, snap_env(cache, image, cold_extra))
+            timed("seed_cold", _seed, build, context, f"{seed_image}:cold", True)
+            # The wheel cache stays: the environment is made again.
+            set_aside(image, f"{n}-before-warm")
+            timed("snap_warm", snap_build, repo, spec, snap_env(cache, image))
+            # A new revision with the same lock: snap's app image deleted (set aside, snap
+            # would find it by its inputs' digest and tag it again), its environment image
+            # kept; the seed's layer cache kept, one app file changed.
+            remove_images(f"{image}:")
+            timed("snap_same_lock", snap_build, repo, spec, snap_env(cache, image))
             (context / ".bench-run").write_text(f"{n}\n")
-            samples["seed_warm"].append(_seed(build, context, f"{seed_image}:warm", False))
+            timed("seed_warm", _seed, build, context, f"{seed_image}:warm", False)
             shutil.rmtree(cache.parent, ignore_errors=True)
             print(
                 json.dumps(
                     {k: [s.get("seconds", s.get("error")) for s in v] for k, v in samples.items()}
                 )
             )
-    remove_images(image)
-    subprocess.run(
-        ["docker", "rmi", "-f", f"{seed_image}:cold", f"{seed_image}:warm"], capture_output=True
-    )
 
     def median(key: str) -> float:
         values = [float(str(s["seconds"])) for s in samples[key] if s.get("ok")]
@@ -255,6 +288,55 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
     }
 
 
+# How long the kernel treats a freed inode as "recently deleted" once its inode table block
+# is written back (ext4's RECENTCY_MIN, 60 s; while the block is dirty, 360 s: hence the sync).
+RECENTLY_DELETED_SECONDS = 61.0
+
+
+def flush() -> dict[str, object]:
+    """Before each timed run of either side, untimed: the engine's deferred removals done,
+    every dirty page written back (``sync``), then a pause until what was deleted before
+    this run is no longer "recently deleted".
+
+    The pause is for filesystems without a journal, as on these machines (ext4 with no
+    journal; ``/`` and Docker's data root on one disk). There, a new inode skips the inodes
+    freed in the last minute, reading each one's deletion time, so after a removal of ~45k
+    files (one of tock's images or install containers) creating files costs kernel CPU: in
+    a profile of `docker load` then, ``recently_deleted``, ``find_inode_bit`` and
+    ``find_get_block_common`` are the top kernel functions. `docker load` of tock's 320 MB
+    environment layer took 28-35 s started 30 s after a removal, 6.5 s started 65 s after
+    it, 4.7 s with none before it. The bench deletes no environment image between runs
+    either (``set_aside``; only the app image before the same-lock run, a few hundred
+    files); what each side's own run removes (snap's install and builder containers, the
+    seed's intermediate containers) stays part of the work."""
+    settled = settle_engine()
+    started = time.monotonic()
+    os.sync()
+    synced = time.monotonic()
+    time.sleep(RECENTLY_DELETED_SECONDS)
+    return {
+        "flush_before": {
+            "engine_seconds": round(settled, 2),
+            "sync_seconds": round(synced - started, 2),
+            "pause_seconds": RECENTLY_DELETED_SECONDS,
+        }
+    }
+
+
+@contextmanager
+def _images_removed_after(image: str, seed_image: str) -> Iterator[None]:
+    """Both sides' images, and what was set aside, deleted when the pair ends or fails."""
+    try:
+        yield
+    finally:
+        remove_images(image)
+        remove_images(SET_ASIDE)
+        subprocess.run(
+            ["docker", "rmi", "-f", f"{seed_image}:cold", f"{seed_image}:warm"],
+            capture_output=True,
+        )
+
+
 def _lock_python(lock: dict[str, object]) -> str:
     meta = lock.get("_meta")
     requires = meta.get("requires", {}) if isinstance(meta, dict) else {}
@@ -264,15 +346,6 @@ def _lock_python(lock: dict[str, object]) -> str:
     if not found:
         raise BenchError("the lock names no python: give the revision as REV@X.Y")
     return ".".join(str(found).split(".")[:2])  # some locks say "3.9.9" here
-
-
-def _remove_app_images(image: str) -> None:
-    out = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", image],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    if out:
-        subprocess.run(["docker", "rmi", "-f", *out], capture_output=True, check=False)
 
 
 def _seed(build: seed.SeedBuild, context: Path, tag: str, cold: bool) -> dict[str, object]:
