@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import BenchError, index, seed
-from bench.images import CLASSIC_BUILDER
+from bench.images import CLASSIC_BUILDER, PREFIX, docker, tags
 from bench.snapbuild import compile_snap, settle_engine
 from bench.timing import Marker, TimedRun, phases, run_timed
 
@@ -75,16 +75,13 @@ def snap_env(cache: Path, image: str, extra: dict[str, str] | None = None) -> di
 
 
 def remove_images(image: str) -> None:
-    out = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{image}*"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    if out:
-        subprocess.run(["docker", "rmi", "-f", *out], capture_output=True, check=False)
+    found = tags(f"{image}*")
+    if found:
+        docker("rmi", "-f", *found, check=False)
 
 
 # Where seed_pair keeps the images a timed run must not find (see set_aside).
-SET_ASIDE = "snapbench-set-aside"
+SET_ASIDE = f"{PREFIX}set-aside"
 
 
 def set_aside(prefix: str, name: str) -> None:
@@ -96,13 +93,9 @@ def set_aside(prefix: str, name: str) -> None:
     filesystem without a journal, new files skip inodes freed in the last minutes
     (``flush``). The seed's side deletes nothing either (its images stay, untagged, until
     the end); everything set aside is deleted after the last run."""
-    tags = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{prefix}*"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    for i, tag in enumerate(tags):
-        subprocess.run(["docker", "tag", tag, f"{SET_ASIDE}:{name}-{i}"], check=True)
-        subprocess.run(["docker", "rmi", tag], capture_output=True, check=True)
+    for i, tag in enumerate(tags(f"{prefix}*")):
+        docker("tag", tag, f"{SET_ASIDE}:{name}-{i}")
+        docker("rmi", tag)
 
 
 def split(spec: str) -> tuple[str, str | None]:
@@ -294,9 +287,9 @@ RECENTLY_DELETED_SECONDS = 61.0
 
 
 def flush() -> dict[str, object]:
-    """Before each timed run of either side, untimed: the engine's deferred removals done,
-    every dirty page written back (``sync``), then a pause until what was deleted before
-    this run is no longer "recently deleted".
+    """Before each timed run of either side, untimed (``snap_build`` has already waited for
+    the engine's deferred removals): every dirty page written back (``sync``), then a pause
+    until what was deleted before this run is no longer "recently deleted".
 
     The pause is for filesystems without a journal, as on these machines (ext4 with no
     journal; ``/`` and Docker's data root on one disk). There, a new inode skips the inodes
@@ -309,14 +302,12 @@ def flush() -> dict[str, object]:
     either (``set_aside``; only the app image before the same-lock run, a few hundred
     files); what each side's own run removes (snap's install and builder containers, the
     seed's intermediate containers) stays part of the work."""
-    settled = settle_engine()
     started = time.monotonic()
     os.sync()
     synced = time.monotonic()
     time.sleep(RECENTLY_DELETED_SECONDS)
     return {
         "flush_before": {
-            "engine_seconds": round(settled, 2),
             "sync_seconds": round(synced - started, 2),
             "pause_seconds": RECENTLY_DELETED_SECONDS,
         }
@@ -331,10 +322,7 @@ def _images_removed_after(image: str, seed_image: str) -> Iterator[None]:
     finally:
         remove_images(image)
         remove_images(SET_ASIDE)
-        subprocess.run(
-            ["docker", "rmi", "-f", f"{seed_image}:cold", f"{seed_image}:warm"],
-            capture_output=True,
-        )
+        docker("rmi", "-f", f"{seed_image}:cold", f"{seed_image}:warm", check=False)
 
 
 def _lock_python(lock: dict[str, object]) -> str:
