@@ -16,7 +16,7 @@ wheels from that same local index, sdists from the lock's source), snap warm (wh
 filled, no images: the environment image is made again) and snap with the environment
 image present (a new revision with the same lock: the app image only). Before each timed
 run of either side the engine's deferred removals are waited for, the disk is flushed and
-the run waits a minute (``flush``), untimed, so no run is charged for the one before it.
+the run waits six minutes (``flush``), untimed, so no run is charged for the one before it.
 
     SNAP_SMOKE="python3 -c 'import django'" .venv/bin/python -m bench.real_history \\
         --repo ../tock --revs 9e77b033,ac0326ae --seed-rev 9e77b033 --runs 2
@@ -281,19 +281,22 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
     }
 
 
-# How long the kernel treats a freed inode as "recently deleted" once its inode table block
-# is written back (ext4's RECENTCY_MIN, 60 s; while the block is dirty, 360 s: hence the sync).
-RECENTLY_DELETED_SECONDS = 61.0
+# How long ext4 without a journal treats a freed inode as "recently deleted": 60 s
+# (RECENTCY_MIN) while its inode table block is clean, 360 s (+ RECENTCY_DIRTY) while it is
+# dirty. A sync cleans the blocks, but the next run's own new files dirty them again, so
+# only 360 s is safe: 61 s left snap's warm build after the seed's cold one at 20.5-27.9 s
+# against 13.7 s after 361 s (2026-12-04 21:00-21:12 UTC).
+RECENTLY_DELETED_SECONDS = 361.0
 
 
 def flush() -> dict[str, object]:
     """Before each timed run of either side, untimed (``snap_build`` has already waited for
     the engine's deferred removals): every dirty page written back (``sync``), then a pause
-    until what was deleted before this run is no longer "recently deleted".
+    until what was deleted before this run is no longer "recently deleted" (six minutes).
 
     The pause is for filesystems without a journal, as on these machines (ext4 with no
     journal; ``/`` and Docker's data root on one disk). There, a new inode skips the inodes
-    freed in the last minute, reading each one's deletion time, so after a removal of ~45k
+    freed in the last minutes, reading each one's deletion time, so after a removal of ~45k
     files (one of tock's images or install containers) creating files costs kernel CPU: in
     a profile of `docker load` then, ``recently_deleted``, ``find_inode_bit`` and
     ``find_get_block_common`` are the top kernel functions. `docker load` of tock's 320 MB
@@ -350,14 +353,29 @@ def _seed(build: seed.SeedBuild, context: Path, tag: str, cold: bool) -> dict[st
     }
 
 
+# The measurements quoted in bench/README.md, one entry per recorded run (``--record``).
+RECORDED = Path(__file__).parent / "real_history.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.real_history", description=__doc__)
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--revs", default="", help="REV or REV@X.Y, comma-separated")
     parser.add_argument("--seed-rev", default="", help="REV or REV@X.Y")
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=Path("bench/real_history.json"))
+    parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--record",
+        metavar="KEY",
+        default="",
+        help=f"add this run to {RECORDED.name} as KEY (with --about); an existing KEY is kept",
+    )
+    parser.add_argument("--about", default="", help="with --record: when, and what was run")
     args = parser.parse_args()
+    if args.record and not args.about:
+        parser.error("--record needs --about: when, and what was run")
+    if args.record in _recorded():
+        parser.error(f"{RECORDED.name} already has {args.record}: choose a new key")
     compile_snap()
     work = Path(tempfile.mkdtemp(prefix="snapbench-real-"))
     result: dict[str, object] = {"repository": args.repo.name}
@@ -368,8 +386,31 @@ def main() -> None:
             result["seed"] = seed_pair(args.repo, args.seed_rev, work, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.output.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(json.dumps(result.get("seed", {}), indent=1))
+    text = json.dumps(result, indent=1, sort_keys=True) + "\n"
+    if args.output:
+        args.output.write_text(text)
+    if args.record:
+        _record(args.record, {"bench": args.about, "snap_commit": _snap_commit(), **result})
+    print(text, end="")
+
+
+def _recorded() -> dict[str, object]:
+    return dict(json.loads(RECORDED.read_text()))
+
+
+def _record(key: str, entry: dict[str, object]) -> None:
+    recorded = _recorded()
+    recorded[key] = entry
+    RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"recorded as {key} in {RECORDED}", file=sys.stderr)
+
+
+def _snap_commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(RECORDED.parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip()
 
 
 if __name__ == "__main__":
