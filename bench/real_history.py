@@ -284,8 +284,8 @@ def seed_pair(repo: Path, spec: str, work: Path, runs: int) -> dict[str, object]
 # How long ext4 without a journal treats a freed inode as "recently deleted": 60 s
 # (RECENTCY_MIN) while its inode table block is clean, 360 s (+ RECENTCY_DIRTY) while it is
 # dirty. A sync cleans the blocks, but the next run's own new files dirty them again, so
-# only 360 s is safe: 61 s left snap's warm build after the seed's cold one at 20.5-27.9 s
-# against 13.7 s after 361 s (2026-12-04 21:00-21:12 UTC).
+# only 360 s is safe: 61 s after the seed's cold build, snap's warm build took 20.5 s
+# (27.9 s under a profiler), against 13.7 s after 361 s (2026-12-04 20:50-21:12 UTC).
 RECENTLY_DELETED_SECONDS = 361.0
 
 
