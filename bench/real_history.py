@@ -40,6 +40,7 @@ from pathlib import Path
 
 from bench import BenchError, index, seed
 from bench.images import CLASSIC_BUILDER, PREFIX, docker, tags
+from bench.report import snap_commit
 from bench.snapbuild import compile_snap, settle_engine
 from bench.timing import Marker, TimedRun, phases, run_timed
 
@@ -374,7 +375,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.record and not args.about:
         parser.error("--record needs --about: when, and what was run")
-    if args.record in _recorded():
+    if args.record and args.record in _recorded():
         parser.error(f"{RECORDED.name} already has {args.record}: choose a new key")
     compile_snap()
     work = Path(tempfile.mkdtemp(prefix="snapbench-real-"))
@@ -390,7 +391,7 @@ def main() -> None:
     if args.output:
         args.output.write_text(text)
     if args.record:
-        _record(args.record, {"bench": args.about, "snap_commit": _snap_commit(), **result})
+        _record(args.record, {"bench": args.about, "snap_commit": snap_commit(), **result})
     print(text, end="")
 
 
@@ -403,14 +404,6 @@ def _record(key: str, entry: dict[str, object]) -> None:
     recorded[key] = entry
     RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     print(f"recorded as {key} in {RECORDED}", file=sys.stderr)
-
-
-def _snap_commit() -> str:
-    done = subprocess.run(
-        ["git", "-C", str(RECORDED.parent), "rev-parse", "--short", "HEAD"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return done.stdout.strip()
 
 
 if __name__ == "__main__":

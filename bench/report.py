@@ -32,7 +32,7 @@ def machine(ws: Workspace) -> dict[str, Any]:
         "docker": images.engine_facts(),
         "base_image": SHARED_BASE.format(python="3.11"),
         "seed_pipenv": ws.seed_pipenv,
-        "snap_commit": _git("rev-parse", "HEAD"),
+        "snap_commit": snap_commit(),
         "snap_worktree_dirty": bool(_git("status", "--porcelain", "--", "snapshot")),
     }
 
@@ -183,6 +183,11 @@ def _meminfo_total() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def snap_commit() -> str:
+    """The commit of this checkout the measurements were made with."""
+    return _git("rev-parse", "HEAD")
 
 
 def _git(*args: str) -> str:
